@@ -1,0 +1,27 @@
+//! pgvigil: a PostgreSQL wire-protocol proxy that attributes, classifies and records every
+//! statement between applications and one upstream PostgreSQL server.
+//!
+//! Module map and dependency rules (dependencies point one way, left to right):
+//!
+//! ```text
+//! net ──> session ──> protocol, sql, policy, audit (types) ──> error
+//! ```
+//!
+//! - [`protocol`]: framing on the 5-byte header and the few messages we decode or build. No I/O.
+//! - [`sql`]: statement analysis (kind, tables, columns), normalization, sqlcommenter tags. No I/O.
+//! - [`policy`]: classification files -> compiled [`policy::Policy`]. No I/O beyond reading files.
+//! - [`audit`]: the [`audit::AuditEvent`] record and the bounded writer task (JSON lines).
+//! - [`session`]: per-connection state for each direction: messages in, actions out. No sockets.
+//! - [`net`]: listener, handshake, relay loops, catalog lookups, cancel routing: the only sockets.
+//! - [`config`]: flags + optional YAML file -> validated [`config::Config`].
+//! - [`pgctl`]: a throwaway PostgreSQL cluster (initdb + postgres) used by `demo` and tests.
+
+pub mod audit;
+pub mod config;
+pub mod error;
+pub mod net;
+pub mod pgctl;
+pub mod policy;
+pub mod protocol;
+pub mod session;
+pub mod sql;

@@ -1,0 +1,2 @@
+//! CLI wiring only.
+fn main() {}
