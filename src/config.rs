@@ -1,1 +1,250 @@
-//! Configuration: command-line flags merged over an optional YAML file, validated into [`Config`].
+//! Configuration: command-line flags merged over an optional YAML file (flags win), validated
+//! into [`Config`] before anything runs. Secrets come from the environment, never the YAML.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// What to do when the audit trail cannot record (SPEC section 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditFailureMode {
+    /// A statement that cannot be audited is not run (default).
+    Block,
+    /// Statements run; events wait in memory until the trail recovers.
+    Continue,
+}
+
+/// When the audit writer calls fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsyncPolicy {
+    /// After every batch the writer takes off the queue.
+    Always,
+    /// At most once a second, and at shutdown (default).
+    Interval,
+    /// Only at shutdown.
+    Never,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    pub path: PathBuf,
+    pub on_failure: AuditFailureMode,
+    pub fsync: FsyncPolicy,
+    pub queue_capacity: usize,
+    pub query_max_chars: usize,
+    /// Key for the HMAC of full statement texts (`PGVIGIL_AUDIT_KEY`, base64); random per
+    /// process when unset, so the HMAC can never be brute-forced back to a value.
+    pub key: Vec<u8>,
+}
+
+/// How the proxy reads the upstream catalog to attribute result columns.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogConfig {
+    /// Role for catalog lookups; `None` means the session's own user.
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+/// The validated configuration `serve` runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: String,
+    pub upstream: String,
+    pub classification: Option<PathBuf>,
+    pub audit: AuditConfig,
+    pub catalog: CatalogConfig,
+    pub max_message_bytes: usize,
+}
+
+/// The YAML file (`pgvigil.example.yaml` documents every key).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    upstream: Option<String>,
+    classification: Option<PathBuf>,
+    audit_log: Option<PathBuf>,
+    on_audit_failure: Option<AuditFailureMode>,
+    audit_fsync: Option<FsyncPolicy>,
+    audit_queue: Option<usize>,
+    query_max_chars: Option<usize>,
+    catalog_user: Option<String>,
+    catalog_password_env: Option<String>,
+    max_message_bytes: Option<usize>,
+}
+
+/// Flags given on the command line; each overrides the file.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub config: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub upstream: Option<String>,
+    pub classification: Option<PathBuf>,
+    pub audit_log: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {reason}")]
+    File { file: String, reason: String },
+    #[error("{key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+impl Config {
+    /// Merge flags over the optional file and validate.
+    pub fn build(flags: Flags) -> Result<Self, ConfigError> {
+        let file = match &flags.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let listen = flags
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:6432".into());
+        let upstream = flags
+            .upstream
+            .or(file.upstream)
+            .ok_or(ConfigError::Invalid {
+                key: "upstream",
+                reason: "missing: give --upstream HOST:PORT or `upstream:` in the config file"
+                    .into(),
+            })?;
+        check_host_port("listen", &listen)?;
+        check_host_port("upstream", &upstream)?;
+        let password = match &file.catalog_password_env {
+            Some(var) => Some(std::env::var(var).map_err(|_| ConfigError::Invalid {
+                key: "catalog_password_env",
+                reason: format!("environment variable {var} is not set"),
+            })?),
+            None => std::env::var("PGVIGIL_CATALOG_PASSWORD").ok(),
+        };
+        let audit = AuditConfig {
+            path: flags
+                .audit_log
+                .or(file.audit_log)
+                .unwrap_or_else(|| "pgvigil-audit.jsonl".into()),
+            on_failure: file.on_audit_failure.unwrap_or(AuditFailureMode::Block),
+            fsync: file.audit_fsync.unwrap_or(FsyncPolicy::Interval),
+            queue_capacity: positive("audit_queue", file.audit_queue.unwrap_or(65_536))?,
+            query_max_chars: positive("query_max_chars", file.query_max_chars.unwrap_or(4096))?,
+            key: audit_key_from_env()?,
+        };
+        Ok(Config {
+            listen,
+            upstream,
+            classification: flags.classification.or(file.classification),
+            audit,
+            catalog: CatalogConfig {
+                user: file.catalog_user,
+                password,
+            },
+            max_message_bytes: positive(
+                "max_message_bytes",
+                file.max_message_bytes
+                    .unwrap_or(crate::protocol::frame::DEFAULT_MAX_MESSAGE),
+            )?,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let err = |reason: String| ConfigError::File {
+        file: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    serde_yaml::from_str(&text).map_err(|e| err(e.to_string()))
+}
+
+fn check_host_port(key: &'static str, value: &str) -> Result<(), ConfigError> {
+    let ok = value
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            key,
+            reason: format!("{value:?} is not HOST:PORT"),
+        })
+    }
+}
+
+fn positive(key: &'static str, v: usize) -> Result<usize, ConfigError> {
+    if v == 0 {
+        return Err(ConfigError::Invalid {
+            key,
+            reason: "must be greater than 0".into(),
+        });
+    }
+    Ok(v)
+}
+
+fn audit_key_from_env() -> Result<Vec<u8>, ConfigError> {
+    use base64::Engine;
+    match std::env::var("PGVIGIL_AUDIT_KEY") {
+        Ok(b64) => {
+            let key = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| ConfigError::Invalid {
+                    key: "PGVIGIL_AUDIT_KEY",
+                    reason: format!("not base64: {e}"),
+                })?;
+            if key.len() < 16 {
+                return Err(ConfigError::Invalid {
+                    key: "PGVIGIL_AUDIT_KEY",
+                    reason: "must decode to at least 16 bytes".into(),
+                });
+            }
+            Ok(key)
+        }
+        Err(_) => Ok(uuid::Uuid::new_v4()
+            .as_bytes()
+            .iter()
+            .chain(uuid::Uuid::new_v4().as_bytes())
+            .copied()
+            .collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_and_missing_upstream_is_named() {
+        let err = Config::build(Flags::default()).unwrap_err();
+        assert!(err.to_string().starts_with("upstream:"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, "listen: 127.0.0.1:7000\nupstream: db:5432\n").unwrap();
+        let cfg = Config::build(Flags {
+            config: Some(path.clone()),
+            listen: Some("0.0.0.0:6000".into()),
+            ..Flags::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (cfg.listen.as_str(), cfg.upstream.as_str()),
+            ("0.0.0.0:6000", "db:5432")
+        );
+        std::fs::write(&path, "upstream: db:5432\nlisten_port: 1\n").unwrap();
+        let err = Config::build(Flags {
+            config: Some(path),
+            ..Flags::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("listen_port"), "{err}");
+    }
+
+    #[test]
+    fn bad_addresses_are_rejected() {
+        let flags = Flags {
+            upstream: Some("nohost".into()),
+            ..Flags::default()
+        };
+        assert!(Config::build(flags).is_err());
+    }
+}

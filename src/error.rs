@@ -23,7 +23,11 @@ pub struct ClientError {
 impl ClientError {
     /// 08P01: the peer broke the framing rules; the connection is closed afterwards.
     pub fn protocol_violation(message: impl Into<String>) -> Self {
-        Self { sqlstate: "08P01", message: message.into(), blame: Blame::Client }
+        Self {
+            sqlstate: "08P01",
+            message: message.into(),
+            blame: Blame::Client,
+        }
     }
 
     /// 58030: the audit trail cannot record, and `on_audit_failure: block` is in force.
@@ -39,7 +43,11 @@ impl ClientError {
 
     /// 08006: the upstream server could not be reached or went away.
     pub fn upstream_unavailable(message: impl Into<String>) -> Self {
-        Self { sqlstate: "08006", message: message.into(), blame: Blame::Server }
+        Self {
+            sqlstate: "08006",
+            message: message.into(),
+            blame: Blame::Server,
+        }
     }
 }
 

@@ -14,7 +14,10 @@ pub struct ClusterOptions {
 
 impl Default for ClusterOptions {
     fn default() -> Self {
-        Self { max_connections: 300, hba_lines: Vec::new() }
+        Self {
+            max_connections: 300,
+            hba_lines: Vec::new(),
+        }
     }
 }
 

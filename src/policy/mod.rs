@@ -37,7 +37,10 @@ pub struct Policy {
 impl Policy {
     /// The policy used without `--classification`: nothing classified, default INTERNAL.
     pub fn unclassified() -> Self {
-        Self { default_class: Class::Internal, dataset: "default".into() }
+        Self {
+            default_class: Class::Internal,
+            dataset: "default".into(),
+        }
     }
 
     /// Load a file, or every `*.yaml` in a directory (in name order).

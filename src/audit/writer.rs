@@ -1,0 +1,208 @@
+//! The bounded queue between sessions and the one thread that appends JSON lines.
+//!
+//! Sessions wait when the queue is full (backpressure, never a dropped record). The writer
+//! runs on its own OS thread so file I/O and fsync never stall the async runtime. When a
+//! write fails, the batch is kept and retried, and [`AuditSink::can_record`] turns false so
+//! `on_audit_failure: block` can refuse statements until the trail recovers.
+
+use super::event::AuditEvent;
+use crate::config::{AuditConfig, FsyncPolicy};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Largest number of events serialized into one write.
+const BATCH: usize = 1024;
+const RETRY_EVERY: Duration = Duration::from_millis(500);
+
+/// Where sessions send events. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AuditSink {
+    tx: mpsc::Sender<AuditEvent>,
+    healthy: Arc<AtomicBool>,
+}
+
+impl AuditSink {
+    /// Queue an event, waiting while the queue is full. Fails only after shutdown began.
+    pub async fn record(&self, event: AuditEvent) -> Result<(), AuditClosed> {
+        self.tx.send(event).await.map_err(|_| AuditClosed)
+    }
+
+    /// Whether the trail is writing successfully right now.
+    pub fn can_record(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed) && !self.tx.is_closed()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the audit writer has shut down")]
+pub struct AuditClosed;
+
+/// Owns the writer thread; [`AuditWriter::finish`] drains, fsyncs and joins it.
+pub struct AuditWriter {
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl AuditWriter {
+    /// Open the file (append) and start the thread. Fails if the file cannot be opened, so a
+    /// misconfigured path is a startup error rather than a silent gap.
+    pub fn start(config: &AuditConfig) -> std::io::Result<(AuditSink, AuditWriter)> {
+        let file = open(&config.path)?;
+        let (tx, rx) = mpsc::channel(config.queue_capacity);
+        let healthy = Arc::new(AtomicBool::new(true));
+        let state = WriterState {
+            path: config.path.clone(),
+            file: Some(file),
+            fsync: config.fsync,
+            query_max_chars: config.query_max_chars,
+            key: config.key.clone(),
+            healthy: Arc::clone(&healthy),
+            last_sync: Instant::now(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("pgvigil-audit".into())
+            .spawn(move || state.run(rx))?;
+        Ok((AuditSink { tx, healthy }, AuditWriter { thread }))
+    }
+
+    /// Wait until every sink is dropped and every queued event is on disk.
+    pub fn finish(self) {
+        if self.thread.join().is_err() {
+            tracing::error!("audit writer thread panicked");
+        }
+    }
+}
+
+fn open(path: &PathBuf) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+struct WriterState {
+    path: PathBuf,
+    file: Option<File>,
+    fsync: FsyncPolicy,
+    query_max_chars: usize,
+    key: Vec<u8>,
+    healthy: Arc<AtomicBool>,
+    last_sync: Instant,
+}
+
+impl WriterState {
+    fn run(mut self, mut rx: mpsc::Receiver<AuditEvent>) {
+        let mut events = Vec::with_capacity(BATCH);
+        let mut buf = Vec::with_capacity(64 * 1024);
+        while rx.blocking_recv_many(&mut events, BATCH) > 0 {
+            for ev in events.drain(..) {
+                self.serialize(ev, &mut buf);
+            }
+            self.write_until_ok(&buf);
+            buf.clear();
+        }
+        self.sync();
+    }
+
+    fn serialize(&self, mut ev: AuditEvent, buf: &mut Vec<u8>) {
+        if let Some(text) = ev.hmac_source.take() {
+            ev.query_hmac = Some(self.hmac_hex(&text));
+        }
+        if let Some(q) = ev.query.as_mut() {
+            cap_chars(q, self.query_max_chars);
+        }
+        // Serializing plain data to a Vec cannot fail; if it ever did, record that fact
+        // rather than lose the line silently.
+        if serde_json::to_writer(&mut *buf, &ev).is_err() {
+            tracing::error!(event_id = %ev.event_id, "audit event could not be serialized");
+        }
+        buf.push(b'\n');
+    }
+
+    fn hmac_hex(&self, text: &str) -> String {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
+            return String::new();
+        };
+        mac.update(text.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Keep the batch until it is written: a full disk delays records, it does not lose them.
+    fn write_until_ok(&mut self, buf: &[u8]) {
+        loop {
+            match self.write(buf) {
+                Ok(()) => {
+                    if !self.healthy.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(path = %self.path.display(), "audit trail recovered");
+                    }
+                    return;
+                }
+                Err(e) => {
+                    if self.healthy.swap(false, Ordering::Relaxed) {
+                        tracing::error!(path = %self.path.display(), error = %e, "audit write failed; retrying");
+                    }
+                    self.file = None;
+                    std::thread::sleep(RETRY_EVERY);
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if self.file.is_none() {
+            self.file = Some(open(&self.path)?);
+        }
+        let Some(file) = self.file.as_mut() else {
+            return Err(std::io::Error::other("audit file not open"));
+        };
+        file.write_all(buf)?;
+        let due = match self.fsync {
+            FsyncPolicy::Always => true,
+            FsyncPolicy::Interval => self.last_sync.elapsed() >= Duration::from_secs(1),
+            FsyncPolicy::Never => false,
+        };
+        if due {
+            file.sync_data()?;
+            self.last_sync = Instant::now();
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) {
+        if let Some(file) = self.file.as_mut() {
+            if let Err(e) = file.sync_all() {
+                tracing::error!(error = %e, "audit fsync at shutdown failed");
+            }
+        }
+    }
+}
+
+/// Truncate to at most `max` characters on a char boundary, marking the cut.
+fn cap_chars(s: &mut String, max: usize) {
+    if let Some((idx, _)) = s.char_indices().nth(max) {
+        s.truncate(idx);
+        s.push('…');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_chars_respects_char_boundaries() {
+        let mut s = "ééééé".to_string();
+        cap_chars(&mut s, 2);
+        assert_eq!(s, "éé…");
+        let mut s = "abc".to_string();
+        cap_chars(&mut s, 3);
+        assert_eq!(s, "abc");
+    }
+}

@@ -1,0 +1,232 @@
+//! A cache of the upstream catalog per database: which schemas hold a relation name, and
+//! each relation's schema, name and columns by OID. Filled on demand over one shared
+//! tokio-postgres connection per database; cleared when any session runs DDL.
+
+use crate::config::CatalogConfig;
+use crate::session::catalog::{CatalogView, RelationInfo};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// How long to wait before retrying a catalog connection that failed.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+struct Maps {
+    by_name: HashMap<String, Arc<[String]>>,
+    by_oid: HashMap<u32, Arc<RelationInfo>>,
+}
+
+/// The catalog of one upstream database.
+pub struct Catalog {
+    upstream: String,
+    database: String,
+    config: CatalogConfig,
+    maps: RwLock<Maps>,
+    client: Mutex<ClientSlot>,
+}
+
+#[derive(Default)]
+struct ClientSlot {
+    client: Option<tokio_postgres::Client>,
+    failed_at: Option<Instant>,
+}
+
+impl Catalog {
+    pub fn new(upstream: String, database: String, config: CatalogConfig) -> Self {
+        Self {
+            upstream,
+            database,
+            config,
+            maps: RwLock::default(),
+            client: Mutex::default(),
+        }
+    }
+
+    /// Forget everything: called after DDL, which may rename, create or drop relations.
+    pub fn invalidate(&self) {
+        if let Ok(mut m) = self.maps.write() {
+            *m = Maps::default();
+        }
+    }
+
+    /// Make sure these relation names are known, fetching the missing ones.
+    pub async fn ensure_names(&self, names: &[&str], session_user: &str) {
+        let missing: Vec<String> = match self.maps.read() {
+            Ok(m) => names
+                .iter()
+                .filter(|n| !m.by_name.contains_key(**n))
+                .map(|n| n.to_string())
+                .collect(),
+            Err(_) => return,
+        };
+        if missing.is_empty() {
+            return;
+        }
+        let sql = "SELECT c.relname, n.nspname FROM pg_catalog.pg_class c \
+                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                   WHERE c.relname = ANY($1) AND c.relkind IN ('r','v','m','p','f') \
+                   AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
+        let Some(rows) = self.query(sql, &[&missing], session_user).await else {
+            return;
+        };
+        let mut found: HashMap<String, Vec<String>> =
+            missing.into_iter().map(|n| (n, Vec::new())).collect();
+        for row in rows {
+            let (name, schema): (String, String) = (row.get(0), row.get(1));
+            found.entry(name).or_default().push(schema);
+        }
+        if let Ok(mut m) = self.maps.write() {
+            for (name, schemas) in found {
+                m.by_name.insert(name, schemas.into());
+            }
+        }
+    }
+
+    /// Make sure these relation OIDs are known, fetching the missing ones.
+    pub async fn ensure_oids(&self, oids: &[u32], session_user: &str) {
+        let missing: Vec<u32> = match self.maps.read() {
+            Ok(m) => oids
+                .iter()
+                .filter(|o| **o != 0 && !m.by_oid.contains_key(o))
+                .copied()
+                .collect(),
+            Err(_) => return,
+        };
+        if missing.is_empty() {
+            return;
+        }
+        let sql = "SELECT c.oid, n.nspname, c.relname, a.attnum, a.attname \
+                   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                   LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 \
+                   AND NOT a.attisdropped WHERE c.oid = ANY($1)";
+        let Some(rows) = self.query(sql, &[&missing], session_user).await else {
+            return;
+        };
+        let mut rels: HashMap<u32, RelationInfo> = HashMap::new();
+        for row in rows {
+            let oid: u32 = row.get(0);
+            let rel = rels.entry(oid).or_insert_with(|| RelationInfo {
+                schema: row.get(1),
+                name: row.get(2),
+                columns: HashMap::new(),
+            });
+            if let (Some(num), Some(name)) = (
+                row.get::<_, Option<i16>>(3),
+                row.get::<_, Option<String>>(4),
+            ) {
+                rel.columns.insert(num, name);
+            }
+        }
+        if let Ok(mut m) = self.maps.write() {
+            for (oid, rel) in rels {
+                m.by_oid.insert(oid, Arc::new(rel));
+            }
+        }
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        session_user: &str,
+    ) -> Option<Vec<tokio_postgres::Row>> {
+        let mut slot = self.client.lock().await;
+        if slot.client.as_ref().is_none_or(|c| c.is_closed()) {
+            slot.client = None;
+            if slot.failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER) {
+                return None;
+            }
+            match self.connect(session_user).await {
+                Ok(c) => slot.client = Some(c),
+                Err(e) => {
+                    tracing::warn!(database = %self.database, error = %e,
+                        "catalog lookups unavailable; result columns are attributed from the statement text only");
+                    slot.failed_at = Some(Instant::now());
+                    return None;
+                }
+            }
+        }
+        let client = slot.client.as_ref()?;
+        match client.query(sql, params).await {
+            Ok(rows) => Some(rows),
+            Err(e) => {
+                tracing::warn!(database = %self.database, error = %e, "catalog query failed");
+                None
+            }
+        }
+    }
+
+    async fn connect(
+        &self,
+        session_user: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let (host, port) = self
+            .upstream
+            .rsplit_once(':')
+            .unwrap_or((self.upstream.as_str(), "5432"));
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.host(host.trim_start_matches('[').trim_end_matches(']'))
+            .port(port.parse().unwrap_or(5432))
+            .user(self.config.user.as_deref().unwrap_or(session_user))
+            .dbname(&self.database)
+            .application_name("pgvigil-catalog")
+            .connect_timeout(Duration::from_secs(5));
+        if let Some(pw) = &self.config.password {
+            cfg.password(pw);
+        }
+        let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "catalog connection ended");
+            }
+        });
+        Ok(client)
+    }
+}
+
+impl CatalogView for Catalog {
+    fn schemas_with(&self, relname: &str) -> Option<Arc<[String]>> {
+        self.maps.read().ok()?.by_name.get(relname).cloned()
+    }
+
+    fn relation(&self, oid: u32) -> Option<Arc<RelationInfo>> {
+        self.maps.read().ok()?.by_oid.get(&oid).cloned()
+    }
+}
+
+/// One [`Catalog`] per upstream database, shared by all sessions.
+#[derive(Default)]
+pub struct Catalogs {
+    upstream: String,
+    config: CatalogConfig,
+    by_db: std::sync::Mutex<HashMap<String, Arc<Catalog>>>,
+}
+
+impl Catalogs {
+    pub fn new(upstream: String, config: CatalogConfig) -> Self {
+        Self {
+            upstream,
+            config,
+            by_db: std::sync::Mutex::default(),
+        }
+    }
+
+    pub fn for_database(&self, database: &str) -> Arc<Catalog> {
+        let Ok(mut map) = self.by_db.lock() else {
+            return Arc::new(Catalog::new(
+                self.upstream.clone(),
+                database.into(),
+                self.config.clone(),
+            ));
+        };
+        Arc::clone(map.entry(database.to_owned()).or_insert_with(|| {
+            Arc::new(Catalog::new(
+                self.upstream.clone(),
+                database.to_owned(),
+                self.config.clone(),
+            ))
+        }))
+    }
+}

@@ -1,0 +1,147 @@
+//! One client connection from accept to close: startup, authentication, relay, and the
+//! connect / auth / disconnect audit events.
+
+use super::handshake::{self, HandshakeError, Startup};
+use super::listener::Shared;
+use super::relay;
+use crate::audit::{EventKind, Outcome, SessionInfo};
+use crate::protocol::build;
+use crate::session::backend::Now;
+use crate::session::resolve::NameContext;
+use crate::session::{BackendSession, FrontendSession};
+use bytes::BytesMut;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+fn now() -> Now {
+    Now {
+        mono: Instant::now(),
+        wall: SystemTime::now(),
+    }
+}
+
+/// Serve one client until either side closes.
+pub async fn run(mut client: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let _ = client.set_nodelay(true);
+    let mut client_buf = BytesMut::with_capacity(8 * 1024);
+    let startup = match handshake::read_startup(&mut client, &mut client_buf, &shared.cancels).await
+    {
+        Ok(s) => s,
+        Err(e) => return refuse(&mut client, &e).await,
+    };
+    let Startup::Session { params, raw } = startup else {
+        return;
+    };
+    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let user = param("user").unwrap_or_default();
+    let info = Arc::new(SessionInfo {
+        session_id: uuid::Uuid::new_v4().to_string(),
+        database: param("database").unwrap_or_else(|| user.clone()),
+        user: user.clone(),
+        client_addr: peer.ip().to_string(),
+        client_port: peer.port(),
+        tls: false,
+    });
+    let mut backend = BackendSession::new(
+        Arc::clone(&info),
+        Arc::clone(&shared.policy),
+        param("application_name"),
+    );
+    let ev = backend.event(EventKind::Connect, now());
+    record(&shared, ev).await;
+
+    let mut server = match TcpStream::connect(&shared.config.upstream).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(upstream = %shared.config.upstream, error = %e, "upstream unreachable");
+            let msg = format!(
+                "pgvigil: cannot reach the upstream server {}",
+                shared.config.upstream
+            );
+            let _ = client
+                .write_all(&build::error_response("FATAL", "08006", &msg))
+                .await;
+            return;
+        }
+    };
+    let _ = server.set_nodelay(true);
+    let mut server_buf = BytesMut::with_capacity(16 * 1024);
+    if server.write_all(&raw).await.is_err() {
+        return;
+    }
+    let auth =
+        match handshake::relay_auth(&mut client, &mut client_buf, &mut server, &mut server_buf)
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return refuse(&mut client, &e).await,
+        };
+    let kind = if auth.authenticated {
+        EventKind::AuthOk
+    } else {
+        EventKind::AuthFailed
+    };
+    let mut ev = backend.event(kind, now());
+    ev.sqlstate = auth.sqlstate.clone();
+    record(&shared, ev).await;
+    if !auth.ready {
+        return;
+    }
+    if let Some((pid, secret)) = &auth.backend_key {
+        shared
+            .cancels
+            .register(*pid, secret.clone(), shared.config.upstream.clone());
+    }
+
+    let names = NameContext::from_startup(&user, &params);
+    let frontend = FrontendSession::new(
+        names,
+        Arc::clone(&shared.policy),
+        shared.block_without_audit(),
+    );
+    let catalog = shared.catalogs.for_database(&info.database);
+    let parts = relay::Parts {
+        client,
+        client_buf,
+        server,
+        server_buf,
+        frontend,
+        backend,
+        catalog,
+    };
+    let (mut backend, ended) = relay::run(parts, &shared, auth.backend_key.clone()).await;
+
+    if let Some((pid, secret)) = &auth.backend_key {
+        shared.cancels.unregister(*pid, secret);
+    }
+    let mut ev = backend.event(EventKind::Disconnect, now());
+    if let Some(reason) = ended.error {
+        ev.outcome = Some(Outcome::Error);
+        ev.sqlstate = Some(reason.sqlstate.to_owned());
+    }
+    record(&shared, ev).await;
+}
+
+async fn record(shared: &Shared, ev: crate::audit::AuditEvent) {
+    if shared.audit.record(ev).await.is_err() {
+        tracing::error!("audit event dropped: the writer has shut down");
+    }
+}
+
+/// End a connection that broke the startup rules, telling the client why with 08P01.
+async fn refuse(client: &mut TcpStream, err: &HandshakeError) {
+    match err {
+        HandshakeError::Closed | HandshakeError::Io(_) => {}
+        HandshakeError::Protocol(_) | HandshakeError::Unexpected(_) => {
+            tracing::debug!(error = %err, "closing connection");
+            let msg = format!("pgvigil: {err}");
+            let _ = client
+                .write_all(&build::error_response("FATAL", "08P01", &msg))
+                .await;
+        }
+    }
+    let _ = client.shutdown().await;
+}

@@ -1,0 +1,372 @@
+//! The relay: two concurrent loops per connection, one per direction, each the single place
+//! that dispatches on that direction's message types. Raw bytes are forwarded; writes are
+//! batched and flushed whenever the reader has no complete message left (a protocol
+//! boundary or an empty socket), so pipelines go out in few syscalls and nothing waits.
+
+use super::cancel;
+use super::catalog::Catalog;
+use super::listener::Shared;
+use crate::audit::{AuditEvent, Outcome};
+use crate::error::ClientError;
+use crate::protocol::backend::row_description;
+use crate::protocol::frontend::{self, FrontendMessage};
+use crate::protocol::{build, frame, Frame, FrameError};
+use crate::session::backend::{Now, Reply};
+use crate::session::frontend::Upstream;
+use crate::session::{BackendSession, FrontendSession, Pending};
+use crate::sql::StatementKind;
+use bytes::{Bytes, BytesMut};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// Expected responses in flight between the two loops; the sender flushes before it waits.
+const PENDING_CAPACITY: usize = 4096;
+/// Frames at least this big are written directly instead of being copied into the batch.
+const DIRECT_WRITE: usize = 32 * 1024;
+/// After the client leaves, how long the server gets to finish (after a cancel) and close.
+const SERVER_DRAIN: Duration = Duration::from_secs(10);
+
+pub struct Parts {
+    pub client: TcpStream,
+    pub client_buf: BytesMut,
+    pub server: TcpStream,
+    pub server_buf: BytesMut,
+    pub frontend: FrontendSession,
+    pub backend: BackendSession,
+    pub catalog: Arc<Catalog>,
+}
+
+/// How the relay ended.
+#[derive(Debug, Default)]
+pub struct Ended {
+    /// A framing violation or proxy failure that ended the session.
+    pub error: Option<ClientError>,
+}
+
+/// Run both directions until the session ends. Returns the backend half for final events.
+pub async fn run(
+    parts: Parts,
+    shared: &Shared,
+    backend_key: Option<(i32, Bytes)>,
+) -> (BackendSession, Ended) {
+    let user: Arc<str> = Arc::from(parts.backend.user());
+    let (client_rd, client_wr) = parts.client.into_split();
+    let (server_rd, server_wr) = parts.server.into_split();
+    let (tx, rx) = mpsc::channel(PENDING_CAPACITY);
+    let idle = Arc::new(AtomicBool::new(true));
+    let mut up = ClientToServer {
+        client: client_rd,
+        buf: parts.client_buf,
+        server: server_wr,
+        out: Outbox::default(),
+        session: parts.frontend,
+        pending: tx,
+        idle: Arc::clone(&idle),
+        catalog: Arc::clone(&parts.catalog),
+        shared,
+        user: user.clone(),
+    };
+    let mut down = ServerToClient {
+        server: server_rd,
+        buf: parts.server_buf,
+        client: client_wr,
+        out: Outbox::default(),
+        session: parts.backend,
+        pending: rx,
+        idle,
+        catalog: parts.catalog,
+        shared,
+        user,
+        events: Vec::new(),
+    };
+    let mut shutdown = shared.shutdown.clone();
+    let mut ended = Ended::default();
+    {
+        let up_fut = up.run();
+        let down_fut = down.run();
+        tokio::pin!(up_fut, down_fut);
+        tokio::select! {
+            res = &mut up_fut => {
+                ended.error = res.err();
+                // Let the server finish answering (a cancel was sent if it was busy).
+                let _ = tokio::time::timeout(SERVER_DRAIN, &mut down_fut).await;
+            }
+            res = &mut down_fut => ended.error = res.err(),
+            _ = shutting_down(&mut shutdown) => {
+                ended.error = Some(ClientError {
+                    sqlstate: "57P01",
+                    message: "pgvigil is shutting down".into(),
+                    blame: crate::error::Blame::Proxy,
+                });
+            }
+        }
+    }
+    finish_upstream(&mut up, &down.idle, &backend_key, shared).await;
+    if let Some(err) = &ended.error {
+        let _ = down
+            .client
+            .write_all(&build::error_response("FATAL", err.sqlstate, &err.message))
+            .await;
+    }
+    let _ = down.client.shutdown().await;
+    (down.session, ended)
+}
+
+async fn shutting_down(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await.map(|_| ());
+}
+
+/// Close the upstream session: cancel whatever it is still running for a client that left
+/// mid-query, then Terminate, so the server rolls back and frees the backend.
+async fn finish_upstream(
+    up: &mut ClientToServer<'_>,
+    idle: &AtomicBool,
+    backend_key: &Option<(i32, Bytes)>,
+    shared: &Shared,
+) {
+    if !idle.load(Ordering::Acquire) {
+        if let Some((pid, secret)) = backend_key {
+            cancel::send_cancel(
+                &shared.config.upstream,
+                &cancel::cancel_packet(*pid, secret),
+            )
+            .await;
+        }
+    }
+    let _ = up.server.write_all(&build::terminate()).await;
+    let _ = up.server.shutdown().await;
+}
+
+/// A write batch: small frames are copied together, big ones go out directly.
+#[derive(Default)]
+struct Outbox {
+    buf: BytesMut,
+}
+
+impl Outbox {
+    async fn push<W: AsyncWrite + Unpin>(
+        &mut self,
+        w: &mut W,
+        bytes: &[u8],
+    ) -> std::io::Result<()> {
+        if bytes.len() >= DIRECT_WRITE {
+            self.flush(w).await?;
+            return w.write_all(bytes).await;
+        }
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= DIRECT_WRITE {
+            self.flush(w).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            w.write_all(&self.buf).await?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+fn protocol_error(e: FrameError) -> ClientError {
+    ClientError::protocol_violation(format!("pgvigil: {e}"))
+}
+
+struct ClientToServer<'a> {
+    client: OwnedReadHalf,
+    buf: BytesMut,
+    server: OwnedWriteHalf,
+    out: Outbox,
+    session: FrontendSession,
+    pending: mpsc::Sender<Pending>,
+    idle: Arc<AtomicBool>,
+    catalog: Arc<Catalog>,
+    shared: &'a Shared,
+    user: Arc<str>,
+}
+
+impl ClientToServer<'_> {
+    /// Ok on Terminate or a clean close; Err on a framing violation.
+    async fn run(&mut self) -> Result<(), ClientError> {
+        let max = self.shared.config.max_message_bytes;
+        loop {
+            while let Some(frame) =
+                frame::split_frame(&mut self.buf, max).map_err(protocol_error)?
+            {
+                if self.on_frame(frame).await? {
+                    let _ = self.out.flush(&mut self.server).await;
+                    return Ok(());
+                }
+            }
+            if self.out.flush(&mut self.server).await.is_err() {
+                return Ok(());
+            }
+            match self.client.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Returns true when the client sent Terminate.
+    async fn on_frame(&mut self, frame: Frame) -> Result<bool, ClientError> {
+        let msg = frontend::decode(&frame).map_err(protocol_error)?;
+        let audit_ok = self.shared.audit.can_record();
+        let now = Instant::now();
+        let step = match &msg {
+            FrontendMessage::Query { text } => {
+                let text: Arc<str> = Arc::from(text.as_ref());
+                let analysis = self.shared.analyses.get(&text);
+                self.prefetch(&analysis).await;
+                self.session
+                    .on_query(&text, &analysis, &*self.catalog, audit_ok, now)
+            }
+            FrontendMessage::Parse { name, text } => {
+                let text: Arc<str> = Arc::from(text.as_ref());
+                let analysis = self.shared.analyses.get(&text);
+                self.prefetch(&analysis).await;
+                self.session
+                    .on_parse(name, &text, &analysis, &*self.catalog)
+            }
+            other => self.session.on_message(other, audit_ok, now),
+        };
+        if let Some(p) = step.pending {
+            self.idle.store(false, Ordering::Release);
+            self.send_pending(p).await?;
+        }
+        let written = match &step.upstream {
+            Upstream::Forward => self.out.push(&mut self.server, &frame.bytes).await,
+            Upstream::Replace(bytes) => self.out.push(&mut self.server, bytes).await,
+        };
+        if written.is_err() {
+            return Ok(true);
+        }
+        if step.flush && self.out.flush(&mut self.server).await.is_err() {
+            return Ok(true);
+        }
+        Ok(step.terminate)
+    }
+
+    async fn prefetch(&self, analysis: &crate::sql::Analysis) {
+        let names: Vec<&str> = analysis
+            .statements
+            .iter()
+            .flat_map(|s| {
+                s.relations
+                    .iter()
+                    .chain(s.columns.iter().filter_map(|c| c.relation.as_ref()))
+            })
+            .filter(|r| r.schema.is_none())
+            .map(|r| r.name.as_str())
+            .collect();
+        if !names.is_empty() {
+            self.catalog.ensure_names(&names, &self.user).await;
+        }
+    }
+
+    /// Queue the expected response; if the queue is full, flush what we hold first so the
+    /// server can answer and the other loop can make room.
+    async fn send_pending(&mut self, p: Pending) -> Result<(), ClientError> {
+        match self.pending.try_send(p) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(p)) => {
+                let _ = self.out.flush(&mut self.server).await;
+                self.pending.send(p).await.map_err(|_| closed())
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(closed()),
+        }
+    }
+}
+
+fn closed() -> ClientError {
+    ClientError::upstream_unavailable("pgvigil: the server connection closed")
+}
+
+struct ServerToClient<'a> {
+    server: OwnedReadHalf,
+    buf: BytesMut,
+    client: OwnedWriteHalf,
+    out: Outbox,
+    session: BackendSession,
+    pending: mpsc::Receiver<Pending>,
+    idle: Arc<AtomicBool>,
+    catalog: Arc<Catalog>,
+    shared: &'a Shared,
+    user: Arc<str>,
+    events: Vec<AuditEvent>,
+}
+
+impl ServerToClient<'_> {
+    /// Ends when the server closes (Ok) or sends something unframeable (Err).
+    async fn run(&mut self) -> Result<(), ClientError> {
+        let max = self.shared.config.max_message_bytes;
+        loop {
+            let now = Now {
+                mono: Instant::now(),
+                wall: SystemTime::now(),
+            };
+            while let Some(frame) =
+                frame::split_frame(&mut self.buf, max).map_err(protocol_error)?
+            {
+                if !self.on_frame(frame, now).await? {
+                    return Ok(());
+                }
+            }
+            if self.out.flush(&mut self.client).await.is_err() {
+                return Ok(());
+            }
+            self.idle.store(
+                self.session.is_idle() && self.pending.is_empty(),
+                Ordering::Release,
+            );
+            match self.server.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Returns false when the client can no longer be written to.
+    async fn on_frame(&mut self, frame: Frame, now: Now) -> Result<bool, ClientError> {
+        while let Ok(p) = self.pending.try_recv() {
+            self.session.push(p);
+        }
+        if frame.tag == b'T' {
+            let origins = row_description(frame.body()).map_err(protocol_error)?;
+            let oids: Vec<u32> = origins
+                .iter()
+                .map(|o| o.table_oid)
+                .filter(|o| *o != 0)
+                .collect();
+            if !oids.is_empty() {
+                self.catalog.ensure_oids(&oids, &self.user).await;
+            }
+        }
+        let reply = self
+            .session
+            .on_message(&frame, &*self.catalog, now, &mut self.events)
+            .map_err(protocol_error)?;
+        let written = match &reply {
+            Reply::Forward => self.out.push(&mut self.client, &frame.bytes).await,
+            Reply::Replace(bytes) => self.out.push(&mut self.client, bytes).await,
+        };
+        if written.is_err() {
+            return Ok(false);
+        }
+        for ev in self.events.drain(..) {
+            if ev.statement_kind == Some(StatementKind::Ddl) && ev.outcome == Some(Outcome::Ok) {
+                self.catalog.invalidate();
+            }
+            if self.shared.audit.record(ev).await.is_err() {
+                tracing::error!("audit event dropped: the writer has shut down");
+            }
+        }
+        Ok(true)
+    }
+}

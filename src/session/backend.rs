@@ -1,0 +1,500 @@
+//! The server-to-client half: matches each server message to the [`Pending`] entry it
+//! answers, keeps the registry of prepared statements and portals as the server confirms
+//! them, counts rows, and emits one audit event per executed statement.
+
+use super::catalog::CatalogView;
+use super::pending::Pending;
+use super::resolve::PlannedStatement;
+use crate::audit::{AuditEvent, ColumnAccess, EventKind, Outcome, SessionInfo};
+use crate::error::ClientError;
+use crate::policy::{Class, Policy};
+use crate::protocol::backend::{self as msg, ColumnOrigin};
+use crate::protocol::build;
+use crate::protocol::{Frame, FrameError};
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// What to send the client for one server message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Forward,
+    /// The proxy's own ErrorResponse in place of the server's answer to a substitute.
+    Replace(Bytes),
+}
+
+/// A prepared statement or portal as the server has confirmed it.
+#[derive(Debug, Clone, Default)]
+struct Prepared {
+    plan: Option<Arc<PlannedStatement>>,
+    /// Result columns from a Describe, reused by later Executes (which send no RowDescription).
+    result: Option<Arc<[ColumnOrigin]>>,
+}
+
+/// The statement currently producing results.
+#[derive(Debug)]
+struct Run {
+    plan: Option<Arc<PlannedStatement>>,
+    started: Instant,
+    rows: u64,
+    bytes: u64,
+    result: Option<Arc<[ColumnOrigin]>>,
+    copy_in: bool,
+}
+
+/// Times for one message: monotonic for durations, wall clock for timestamps.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub mono: Instant,
+    pub wall: SystemTime,
+}
+
+pub struct BackendSession {
+    info: Arc<SessionInfo>,
+    policy: Arc<Policy>,
+    queue: VecDeque<Pending>,
+    statements: HashMap<Box<str>, Prepared>,
+    portals: HashMap<Box<str>, Prepared>,
+    /// After an error in an extended-protocol batch the server skips to Sync; so do we.
+    skipping: bool,
+    run: Option<Run>,
+    /// Index of the next statement of the Query at the head of the queue.
+    query_index: usize,
+    seq: u64,
+    application_name: Option<String>,
+    /// Transaction status of the last ReadyForQuery (`I`, `T`, `E`).
+    pub status: u8,
+}
+
+impl BackendSession {
+    pub fn new(
+        info: Arc<SessionInfo>,
+        policy: Arc<Policy>,
+        application_name: Option<String>,
+    ) -> Self {
+        Self {
+            info,
+            policy,
+            queue: VecDeque::new(),
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            skipping: false,
+            run: None,
+            query_index: 0,
+            seq: 0,
+            application_name,
+            status: b'I',
+        }
+    }
+
+    pub fn push(&mut self, pending: Pending) {
+        self.queue.push_back(pending);
+    }
+
+    /// Whether every message sent so far has been answered.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.run.is_none()
+    }
+
+    /// A new event of `kind` with the next sequence number.
+    pub fn event(&mut self, kind: EventKind, now: Now) -> AuditEvent {
+        self.seq += 1;
+        let mut ev = AuditEvent::new(kind, &self.info, self.seq, now.wall);
+        ev.application_name = self.application_name.clone();
+        ev
+    }
+
+    /// Handle one server message. Events for finished statements are appended to `events`.
+    pub fn on_message(
+        &mut self,
+        frame: &Frame,
+        catalog: &dyn CatalogView,
+        now: Now,
+        events: &mut Vec<AuditEvent>,
+    ) -> Result<Reply, FrameError> {
+        let body = frame.body();
+        match frame.tag {
+            b'D' | b'd' => self.count_row(frame.bytes.len()),
+            b'T' => self.on_row_description(body)?,
+            b'C' => self.on_command_complete(body, catalog, now, events)?,
+            b'E' => return self.on_error(body, catalog, now, events),
+            b'1' => self.on_parse_complete(),
+            b'2' => self.on_bind_complete(),
+            b'3' => self.on_close_complete(),
+            b'n' => self.pop_describe(None),
+            b's' => self.finish(catalog, now, events, Outcome::Ok, None, None, true),
+            b'I' => self.on_empty_query(),
+            b'G' => self.on_copy_in(),
+            b'Z' => self.on_ready(body)?,
+            b'S' => self.on_parameter_status(body),
+            _ => {}
+        }
+        Ok(Reply::Forward)
+    }
+
+    fn count_row(&mut self, len: usize) {
+        if self.run.is_none() {
+            self.ensure_run(Instant::now());
+        }
+        if let Some(run) = self.run.as_mut() {
+            run.rows += 1;
+            run.bytes += len as u64;
+        }
+    }
+
+    /// Start the next statement of the head entry if none is running.
+    fn ensure_run(&mut self, now: Instant) {
+        if self.run.is_some() {
+            return;
+        }
+        let plan = match self.queue.front() {
+            Some(Pending::Query { statements, .. }) => statements.get(self.query_index).cloned(),
+            Some(Pending::Execute { portal, .. }) => {
+                self.portals.get(portal).and_then(|p| p.plan.clone())
+            }
+            _ => return,
+        };
+        let (started, result) = match self.queue.front() {
+            Some(Pending::Execute { portal, started }) => (
+                *started,
+                self.portals.get(portal).and_then(|p| p.result.clone()),
+            ),
+            Some(Pending::Query { started, .. }) if self.query_index == 0 => (*started, None),
+            _ => (now, None),
+        };
+        self.run = Some(Run {
+            plan,
+            started,
+            rows: 0,
+            bytes: 0,
+            result,
+            copy_in: false,
+        });
+    }
+
+    fn on_row_description(&mut self, body: &[u8]) -> Result<(), FrameError> {
+        let cols: Arc<[ColumnOrigin]> = msg::row_description(body)?.into();
+        match self.queue.front() {
+            Some(Pending::Describe { .. }) => self.pop_describe(Some(cols)),
+            Some(Pending::Query { .. }) => {
+                self.ensure_run(Instant::now());
+                if let Some(run) = self.run.as_mut() {
+                    run.result = Some(cols);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn pop_describe(&mut self, cols: Option<Arc<[ColumnOrigin]>>) {
+        if let Some(Pending::Describe { portal, name }) = self.queue.front() {
+            let registry = if *portal {
+                &mut self.portals
+            } else {
+                &mut self.statements
+            };
+            if let Some(p) = registry.get_mut(name) {
+                p.result = cols;
+            }
+            self.queue.pop_front();
+        }
+    }
+
+    fn on_command_complete(
+        &mut self,
+        body: &[u8],
+        catalog: &dyn CatalogView,
+        now: Now,
+        events: &mut Vec<AuditEvent>,
+    ) -> Result<(), FrameError> {
+        let tag = msg::command_tag(body)?;
+        let rows = msg::tag_rows(tag);
+        self.finish(catalog, now, events, Outcome::Ok, None, rows, false);
+        Ok(())
+    }
+
+    fn on_error(
+        &mut self,
+        body: &[u8],
+        catalog: &dyn CatalogView,
+        now: Now,
+        events: &mut Vec<AuditEvent>,
+    ) -> Result<Reply, FrameError> {
+        let info = msg::error_info(body)?;
+        let refusal = self.head_refusal();
+        let (outcome, sqlstate) = match &refusal {
+            Some(r) => (Outcome::Blocked, r.sqlstate.to_owned()),
+            None => (Outcome::Error, info.sqlstate),
+        };
+        match self.queue.front() {
+            Some(Pending::Query { .. }) => {
+                self.finish(catalog, now, events, outcome, Some(sqlstate), None, false);
+                // The rest of the Query is not run; ReadyForQuery ends it.
+                self.query_index = usize::MAX;
+            }
+            Some(Pending::Execute { .. }) => {
+                self.finish(catalog, now, events, outcome, Some(sqlstate), None, false);
+                self.skip_to_sync();
+            }
+            Some(Pending::Sync | Pending::FunctionCall) | None => {}
+            Some(_) => {
+                self.queue.pop_front();
+                self.skip_to_sync();
+            }
+        }
+        Ok(match refusal {
+            Some(r) => Reply::Replace(build::error_response("ERROR", r.sqlstate, &r.message)),
+            None => Reply::Forward,
+        })
+    }
+
+    fn head_refusal(&self) -> Option<ClientError> {
+        match self.queue.front() {
+            Some(Pending::Query { refusal, .. } | Pending::Bind { refusal, .. }) => refusal.clone(),
+            _ => None,
+        }
+    }
+
+    /// The server discards everything up to the next Sync; drop what we expected of it.
+    fn skip_to_sync(&mut self) {
+        while let Some(front) = self.queue.front() {
+            if matches!(front, Pending::Sync) {
+                break;
+            }
+            self.queue.pop_front();
+        }
+        self.skipping = true;
+    }
+
+    fn on_parse_complete(&mut self) {
+        if let Some(Pending::Parse { name, statement }) = self.queue.pop_front() {
+            self.statements.insert(
+                name,
+                Prepared {
+                    plan: statement,
+                    result: None,
+                },
+            );
+        }
+    }
+
+    fn on_bind_complete(&mut self) {
+        if let Some(Pending::Bind {
+            portal, statement, ..
+        }) = self.queue.pop_front()
+        {
+            let prepared = self.statements.get(&statement).cloned().unwrap_or_default();
+            self.portals.insert(portal, prepared);
+        }
+    }
+
+    fn on_close_complete(&mut self) {
+        if let Some(Pending::Close { portal, name }) = self.queue.pop_front() {
+            if portal {
+                self.portals.remove(&name);
+            } else {
+                self.statements.remove(&name);
+            }
+        }
+    }
+
+    fn on_empty_query(&mut self) {
+        if matches!(self.queue.front(), Some(Pending::Execute { .. })) {
+            self.queue.pop_front();
+        }
+        self.run = None;
+    }
+
+    fn on_copy_in(&mut self) {
+        self.ensure_run(Instant::now());
+        if let Some(run) = self.run.as_mut() {
+            run.copy_in = true;
+        }
+    }
+
+    fn on_ready(&mut self, body: &[u8]) -> Result<(), FrameError> {
+        self.status = msg::ready_status(body)?;
+        while let Some(front) = self.queue.pop_front() {
+            if front.ends_at_ready() {
+                break;
+            }
+        }
+        self.run = None;
+        self.query_index = 0;
+        self.skipping = false;
+        // Unnamed portals do not outlive the transaction; named ones end with it too unless
+        // they are holdable cursors, which are SQL-level and not tracked here.
+        if self.status == b'I' {
+            self.portals.clear();
+        }
+        Ok(())
+    }
+
+    fn on_parameter_status(&mut self, body: &[u8]) {
+        let mut r = crate::protocol::reader::BodyReader::new(body);
+        if let (Ok("application_name"), Ok(v)) = (r.cstr(), r.cstr()) {
+            self.application_name = Some(v.to_owned());
+        }
+    }
+
+    /// End the running statement of the head entry and audit it.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &mut self,
+        catalog: &dyn CatalogView,
+        now: Now,
+        events: &mut Vec<AuditEvent>,
+        outcome: Outcome,
+        sqlstate: Option<String>,
+        tag_rows: Option<u64>,
+        suspended: bool,
+    ) {
+        self.ensure_run(now.mono);
+        let Some(run) = self.run.take() else { return };
+        match self.queue.front() {
+            Some(Pending::Query { .. }) => self.query_index = self.query_index.saturating_add(1),
+            Some(Pending::Execute { .. }) => {
+                self.queue.pop_front();
+            }
+            _ => {}
+        }
+        if run.copy_in {
+            self.drop_copy_syncs();
+        }
+        let ev = self.statement_event(run, catalog, now, outcome, sqlstate, tag_rows, suspended);
+        events.push(ev);
+    }
+
+    /// Syncs sent while the server was in copy-in mode are ignored by it; forget them.
+    fn drop_copy_syncs(&mut self) {
+        let start = usize::from(matches!(self.queue.front(), Some(Pending::Query { .. })));
+        let Some(end) = self
+            .queue
+            .iter()
+            .skip(start)
+            .position(|p| matches!(p, Pending::CopyEnd))
+        else {
+            return;
+        };
+        let end = start + end;
+        let mut idx = start;
+        let mut removed = 0;
+        while idx + removed <= end {
+            match self.queue.get(idx) {
+                Some(Pending::Sync | Pending::CopyEnd) => {
+                    self.queue.remove(idx);
+                    removed += 1;
+                }
+                _ => idx += 1,
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn statement_event(
+        &mut self,
+        run: Run,
+        catalog: &dyn CatalogView,
+        now: Now,
+        outcome: Outcome,
+        sqlstate: Option<String>,
+        tag_rows: Option<u64>,
+        suspended: bool,
+    ) -> AuditEvent {
+        let mut ev = self.event(EventKind::Statement, now);
+        let (tables, columns, classes) = attribute(
+            run.plan.as_deref(),
+            run.result.as_deref(),
+            catalog,
+            &self.policy,
+        );
+        if let Some(plan) = &run.plan {
+            ev.statement_kind = Some(plan.kind);
+            ev.fingerprint = Some(plan.fingerprint.clone());
+            ev.query = Some(plan.normalized.clone());
+            ev.actor = plan.actor.clone();
+            ev.request_id = plan.request_id.clone();
+            ev.traceparent = plan.traceparent.clone();
+            ev.hmac_source = Some(Arc::clone(&plan.text));
+        }
+        ev.tables = Some(tables);
+        ev.columns = Some(columns);
+        ev.classes = Some(classes);
+        ev.rows = Some(tag_rows.unwrap_or(run.rows));
+        ev.bytes = Some(run.bytes);
+        ev.duration_ms = Some(
+            now.mono
+                .saturating_duration_since(run.started)
+                .as_secs_f64()
+                * 1000.0,
+        );
+        ev.decision = Some(if outcome == Outcome::Blocked {
+            "block"
+        } else {
+            "allow"
+        });
+        ev.outcome = Some(outcome);
+        ev.sqlstate = sqlstate;
+        ev.suspended = suspended;
+        ev
+    }
+}
+
+/// Tables, columns and classes of a statement: what its text names, plus what the server
+/// says its result columns come from.
+fn attribute(
+    plan: Option<&PlannedStatement>,
+    result: Option<&[ColumnOrigin]>,
+    catalog: &dyn CatalogView,
+    policy: &Policy,
+) -> (Vec<String>, Vec<ColumnAccess>, Vec<Class>) {
+    let mut tables: Vec<String> = Vec::new();
+    let mut columns: Vec<ColumnAccess> = plan.map(|p| p.columns.clone()).unwrap_or_default();
+    for origin in result.unwrap_or_default() {
+        if origin.table_oid == 0 {
+            continue;
+        }
+        let Some(rel) = catalog.relation(origin.table_oid) else {
+            continue;
+        };
+        let Some(column) = rel.columns.get(&origin.attnum) else {
+            continue;
+        };
+        let class = policy.column_class(&rel.schema, &rel.name, column);
+        let table = format!("{}.{}", rel.schema, rel.name);
+        columns.push(ColumnAccess {
+            table,
+            column: column.clone(),
+            class,
+        });
+    }
+    columns.sort();
+    columns.dedup();
+    let mut classes: Vec<Class> = columns.iter().map(|c| c.class).collect();
+    if let Some(plan) = plan {
+        for ((schema, table), class) in plan.tables.iter().zip(&plan.table_classes) {
+            let name = format!("{schema}.{table}");
+            if !columns.iter().any(|c| c.table == name) {
+                classes.push(*class);
+            }
+            tables.push(name);
+        }
+    }
+    for c in &columns {
+        if !tables.contains(&c.table) {
+            tables.push(c.table.clone());
+        }
+    }
+    classes.sort();
+    classes.dedup();
+    (tables, columns, classes)
+}
+
+impl BackendSession {
+    /// The database user of this session.
+    pub fn user(&self) -> &str {
+        &self.info.user
+    }
+}

@@ -1,0 +1,53 @@
+//! Analysis is paid once per distinct statement text, shared by all sessions.
+
+use crate::sql::{analyze, Analysis};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// A bounded map from statement text to its analysis. When full it is cleared rather than
+/// tracking recency: workloads reuse a small set of texts, and a clear costs one re-analysis
+/// per text, while per-hit bookkeeping would cost every statement.
+pub struct AnalysisCache {
+    map: RwLock<HashMap<Arc<str>, Arc<Analysis>>>,
+    capacity: usize,
+}
+
+impl AnalysisCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            map: RwLock::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    pub fn get(&self, text: &Arc<str>) -> Arc<Analysis> {
+        if let Some(hit) = self.map.read().ok().and_then(|m| m.get(text).cloned()) {
+            return hit;
+        }
+        let analysis = Arc::new(analyze(text));
+        if let Ok(mut m) = self.map.write() {
+            if m.len() >= self.capacity {
+                m.clear();
+            }
+            m.insert(Arc::clone(text), Arc::clone(&analysis));
+        }
+        analysis
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caches_and_stays_bounded() {
+        let cache = AnalysisCache::new(2);
+        let a: Arc<str> = "SELECT 1".into();
+        let first = cache.get(&a);
+        assert!(Arc::ptr_eq(&first, &cache.get(&a)));
+        for t in ["SELECT 2", "SELECT 3", "SELECT 4"] {
+            cache.get(&t.into());
+        }
+        assert!(cache.map.read().unwrap().len() <= 2);
+    }
+}

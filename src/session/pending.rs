@@ -1,0 +1,54 @@
+//! The responses the backend half expects, in the order the client's messages were sent.
+
+use super::resolve::PlannedStatement;
+use crate::error::ClientError;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One client message that the server will answer (or, after an error, skip).
+#[derive(Debug)]
+pub enum Pending {
+    /// A simple Query: one result group per statement, then ReadyForQuery.
+    Query {
+        statements: Vec<Arc<PlannedStatement>>,
+        started: Instant,
+        refusal: Option<ClientError>,
+    },
+    /// `None` when the text holds no single analysable statement.
+    Parse {
+        name: Box<str>,
+        statement: Option<Arc<PlannedStatement>>,
+    },
+    Bind {
+        portal: Box<str>,
+        statement: Box<str>,
+        refusal: Option<ClientError>,
+    },
+    Describe {
+        portal: bool,
+        name: Box<str>,
+    },
+    Execute {
+        portal: Box<str>,
+        started: Instant,
+    },
+    Close {
+        portal: bool,
+        name: Box<str>,
+    },
+    Sync,
+    FunctionCall,
+    /// CopyDone or CopyFail: marks where a COPY FROM STDIN's data ends, because the server
+    /// ignores Syncs that arrive while it is in copy-in mode.
+    CopyEnd,
+}
+
+impl Pending {
+    /// Whether ReadyForQuery answers this entry.
+    pub fn ends_at_ready(&self) -> bool {
+        matches!(
+            self,
+            Pending::Query { .. } | Pending::Sync | Pending::FunctionCall
+        )
+    }
+}

@@ -1,0 +1,286 @@
+//! Turning an analysed statement into a [`PlannedStatement`]: relation names resolved the
+//! way Postgres resolves them (search_path, implicit pg_catalog, temp tables, `$user`) and
+//! every column given its class from the policy.
+
+use super::catalog::CatalogView;
+use crate::audit::ColumnAccess;
+use crate::policy::{Class, Policy};
+use crate::sql::{RelationName, SessionEffect, StatementInfo, StatementKind, Tags};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// A statement ready to audit: resolved names, classes, and the metadata of its text.
+#[derive(Debug, Clone)]
+pub struct PlannedStatement {
+    pub kind: StatementKind,
+    /// `schema.table`, resolved.
+    pub tables: Vec<(String, String)>,
+    pub columns: Vec<ColumnAccess>,
+    pub table_classes: Vec<Class>,
+    pub normalized: String,
+    pub fingerprint: String,
+    pub actor: Option<String>,
+    pub request_id: Option<String>,
+    pub traceparent: Option<String>,
+    /// The whole message text, for the audit HMAC only.
+    pub text: Arc<str>,
+}
+
+/// Session state that decides what an unqualified name means.
+#[derive(Debug, Clone)]
+pub struct NameContext {
+    user: String,
+    default_path: Vec<String>,
+    search_path: Vec<String>,
+    temp_tables: HashSet<String>,
+    /// `SET pgvigil.actor`; sqlcommenter tags on a statement take precedence.
+    pub actor: Option<String>,
+}
+
+impl NameContext {
+    /// From the startup parameters (`search_path`, or `-c search_path=` in `options`).
+    pub fn from_startup(user: &str, params: &[(String, String)]) -> Self {
+        let mut path = None;
+        for (k, v) in params {
+            match k.as_str() {
+                "search_path" => path = Some(split_path(v)),
+                "options" => {
+                    if let Some(p) = option_value(v, "search_path") {
+                        path = Some(split_path(&p));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let default_path = path.unwrap_or_else(|| vec!["$user".into(), "public".into()]);
+        Self {
+            user: user.to_owned(),
+            search_path: default_path.clone(),
+            default_path,
+            temp_tables: HashSet::new(),
+            actor: None,
+        }
+    }
+
+    pub fn apply(&mut self, effect: &SessionEffect) {
+        match effect {
+            SessionEffect::SearchPath(p) => self.search_path = p.clone(),
+            SessionEffect::ResetSearchPath => self.search_path = self.default_path.clone(),
+            SessionEffect::Actor(a) => self.actor = a.clone(),
+            SessionEffect::ResetAll => {
+                self.search_path = self.default_path.clone();
+                self.actor = None;
+                self.temp_tables.clear();
+            }
+            SessionEffect::TempTable(t) => {
+                self.temp_tables.insert(t.clone());
+            }
+        }
+    }
+
+    /// Resolve like Postgres: explicit schema; else the session's temp table; else the first
+    /// schema on the effective path (pg_catalog first unless listed) that has the relation.
+    pub fn resolve(&self, name: &RelationName, catalog: &dyn CatalogView) -> (String, String) {
+        if let Some(schema) = &name.schema {
+            return (schema.clone(), name.name.clone());
+        }
+        if self.temp_tables.contains(&name.name) {
+            return ("pg_temp".into(), name.name.clone());
+        }
+        let path = self.effective_path();
+        let found = catalog.schemas_with(&name.name).and_then(|schemas| {
+            path.iter()
+                .find(|s| schemas.iter().any(|h| h == *s))
+                .map(|s| s.to_string())
+        });
+        let schema = found.unwrap_or_else(|| {
+            path.iter()
+                .find(|s| **s != "pg_catalog")
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "public".into())
+        });
+        (schema, name.name.clone())
+    }
+
+    fn effective_path(&self) -> Vec<&str> {
+        let mut path: Vec<&str> = Vec::with_capacity(self.search_path.len() + 1);
+        if !self.search_path.iter().any(|s| s == "pg_catalog") {
+            path.push("pg_catalog");
+        }
+        for s in &self.search_path {
+            path.push(if s == "$user" {
+                self.user.as_str()
+            } else {
+                s.as_str()
+            });
+        }
+        path
+    }
+
+    /// Plan one analysed statement under the current state.
+    pub fn plan(
+        &self,
+        info: &StatementInfo,
+        tags: &Tags,
+        text: &Arc<str>,
+        catalog: &dyn CatalogView,
+        policy: &Policy,
+    ) -> PlannedStatement {
+        let tables: Vec<(String, String)> = info
+            .relations
+            .iter()
+            .map(|r| self.resolve(r, catalog))
+            .collect();
+        let table_classes = tables
+            .iter()
+            .map(|(s, t)| policy.table_class(s, t))
+            .collect();
+        let columns = info
+            .columns
+            .iter()
+            .filter_map(|c| {
+                let (schema, table) = match &c.relation {
+                    Some(r) => self.resolve(r, catalog),
+                    None if tables.len() == 1 => tables[0].clone(),
+                    None => return None,
+                };
+                let class = policy.column_class(&schema, &table, &c.column);
+                Some(ColumnAccess {
+                    table: format!("{schema}.{table}"),
+                    column: c.column.clone(),
+                    class,
+                })
+            })
+            .collect();
+        PlannedStatement {
+            kind: info.kind,
+            tables,
+            columns,
+            table_classes,
+            normalized: info.normalized.clone(),
+            fingerprint: info.fingerprint.clone(),
+            actor: tags.actor.clone().or_else(|| self.actor.clone()),
+            request_id: tags.request_id.clone(),
+            traceparent: tags.traceparent.clone(),
+            text: Arc::clone(text),
+        }
+    }
+}
+
+/// Split a search_path value: comma separated, quoted names kept exact, others folded.
+pub fn split_path(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(
+            |s| match s.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+                Some(quoted) => quoted.replace("\"\"", "\""),
+                None => s.to_lowercase(),
+            },
+        )
+        .collect()
+}
+
+/// Find `name` in a libpq `options` string: `-c name=value`, `-cname=value`, `--name=value`;
+/// backslash escapes a space, as in Postgres.
+fn option_value(options: &str, name: &str) -> Option<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut chars = options.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => cur.extend(chars.next()),
+            c if c.is_whitespace() => {
+                if !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    let mut found = None;
+    let mut iter = words.iter();
+    while let Some(w) = iter.next() {
+        let setting = if w == "-c" {
+            iter.next().map(String::as_str)
+        } else {
+            w.strip_prefix("-c").or_else(|| w.strip_prefix("--"))
+        };
+        if let Some((k, v)) = setting.and_then(|s| s.split_once('=')) {
+            if k.replace('-', "_") == name {
+                found = Some(v.to_owned());
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::catalog::StaticCatalog;
+
+    fn rel(schema: Option<&str>, name: &str) -> RelationName {
+        RelationName {
+            schema: schema.map(Into::into),
+            name: name.into(),
+        }
+    }
+
+    fn catalog(entries: &[(&str, &[&str])]) -> StaticCatalog {
+        let mut c = StaticCatalog::default();
+        for (name, schemas) in entries {
+            let v: Vec<String> = schemas.iter().map(|s| s.to_string()).collect();
+            c.by_name.insert(name.to_string(), v.into());
+        }
+        c
+    }
+
+    #[test]
+    fn resolves_through_search_path_like_postgres() {
+        let cat = catalog(&[
+            ("customers", &["public", "app"]),
+            ("pg_class", &["pg_catalog"]),
+        ]);
+        let mut ctx = NameContext::from_startup("alice", &[]);
+        assert_eq!(ctx.resolve(&rel(None, "customers"), &cat).0, "public");
+        assert_eq!(ctx.resolve(&rel(None, "pg_class"), &cat).0, "pg_catalog");
+        ctx.apply(&SessionEffect::SearchPath(vec![
+            "app".into(),
+            "public".into(),
+        ]));
+        assert_eq!(ctx.resolve(&rel(None, "customers"), &cat).0, "app");
+        assert_eq!(
+            ctx.resolve(&rel(Some("public"), "customers"), &cat).0,
+            "public"
+        );
+        ctx.apply(&SessionEffect::TempTable("customers".into()));
+        assert_eq!(ctx.resolve(&rel(None, "customers"), &cat).0, "pg_temp");
+        ctx.apply(&SessionEffect::ResetAll);
+        assert_eq!(ctx.resolve(&rel(None, "customers"), &cat).0, "public");
+    }
+
+    #[test]
+    fn user_schema_and_startup_options() {
+        let cat = catalog(&[("t", &["alice", "public"])]);
+        let ctx = NameContext::from_startup("alice", &[]);
+        assert_eq!(ctx.resolve(&rel(None, "t"), &cat).0, "alice");
+        let params = vec![(
+            "options".to_string(),
+            "-c search_path=App,public".to_string(),
+        )];
+        let ctx = NameContext::from_startup("alice", &params);
+        assert_eq!(
+            ctx.search_path,
+            vec!["app".to_string(), "public".to_string()]
+        );
+        let params = vec![("options".to_string(), "--search-path=\"X\"".to_string())];
+        assert_eq!(
+            NameContext::from_startup("a", &params).search_path,
+            vec!["X".to_string()]
+        );
+    }
+}
