@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn splits_complete_messages_and_waits_for_partial_ones() {
-        let mut buf = BytesMut::from(&b"Q\0\0\0\x09abc\0Q\0\0"[..]);
+        let mut buf = BytesMut::from(&b"Q\0\0\0\x08abc\0Q\0\0"[..]);
         let f = split_frame(&mut buf, 1024).unwrap().unwrap();
         assert_eq!(f.tag, b'Q');
         assert_eq!(f.body(), b"abc\0");
