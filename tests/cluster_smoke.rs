@@ -195,6 +195,25 @@ fn own_cluster_is_removed_on_drop() {
     );
 }
 
+#[test]
+fn failed_start_reports_the_server_log() {
+    let options = ClusterOptions {
+        max_connections: 20,
+        extra_settings: vec!["shared_buffers = 'not a size'".to_owned()],
+        ..ClusterOptions::default()
+    };
+    let err = TempCluster::start(&options).expect_err("start with an invalid setting");
+    let message = err.to_string();
+    assert!(
+        message.contains("postgres exited during startup"),
+        "{message}"
+    );
+    assert!(
+        message.contains("shared_buffers"),
+        "log tail missing from: {message}"
+    );
+}
+
 fn assert_auth_failed(err: Option<tokio_postgres::Error>, what: &str) {
     let err = err.unwrap_or_else(|| panic!("{what}: login succeeded"));
     let code = err.code().map(|c| c.code().to_owned());
