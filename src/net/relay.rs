@@ -59,6 +59,7 @@ pub async fn run(
     let (server_rd, server_wr) = parts.server.into_split();
     let (tx, rx) = mpsc::channel(PENDING_CAPACITY);
     let idle = Arc::new(AtomicBool::new(true));
+    let idle_flag = Arc::clone(&idle);
     let mut up = ClientToServer {
         client: client_rd,
         buf: parts.client_buf,
@@ -85,36 +86,41 @@ pub async fn run(
         events: Vec::new(),
     };
     let mut shutdown = shared.shutdown.clone();
-    let mut ended = Ended::default();
-    {
-        let up_fut = up.run();
-        let down_fut = down.run();
-        tokio::pin!(up_fut, down_fut);
-        tokio::select! {
-            res = &mut up_fut => {
-                ended.error = res.err();
-                // Let the server finish answering (a cancel was sent if it was busy).
-                let _ = tokio::time::timeout(SERVER_DRAIN, &mut down_fut).await;
-            }
-            res = &mut down_fut => ended.error = res.err(),
-            _ = shutting_down(&mut shutdown) => {
-                ended.error = Some(ClientError {
-                    sqlstate: "57P01",
-                    message: "pgvigil is shutting down".into(),
-                    blame: crate::error::Blame::Proxy,
-                });
-            }
+    let mut up_fut = Box::pin(up.run());
+    let mut down_fut = Box::pin(down.run());
+    let end = tokio::select! {
+        res = &mut up_fut => End::Client(res),
+        res = &mut down_fut => End::Server(res),
+        _ = shutting_down(&mut shutdown) => End::Client(Err(ClientError {
+            sqlstate: "57P01",
+            message: "pgvigil is shutting down".into(),
+            blame: crate::error::Blame::Proxy,
+        })),
+    };
+    drop(up_fut);
+    let error = match end {
+        End::Client(Ok(())) => {
+            // The client left: stop the server's work, then let it answer what it still
+            // owes so those statements are audited, and close.
+            finish_upstream(&mut up, &idle_flag, &backend_key, shared).await;
+            let _ = tokio::time::timeout(SERVER_DRAIN, &mut down_fut).await;
+            None
         }
-    }
-    finish_upstream(&mut up, &down.idle, &backend_key, shared).await;
-    if let Some(err) = &ended.error {
-        let _ = down
-            .client
-            .write_all(&build::error_response("FATAL", err.sqlstate, &err.message))
-            .await;
+        End::Client(Err(e)) | End::Server(Err(e)) => Some(e),
+        End::Server(Ok(())) => None,
+    };
+    drop(down_fut);
+    if let Some(err) = &error {
+        let _ = down.client.write_all(&build::error_response("FATAL", err.sqlstate, &err.message)).await;
+        finish_upstream(&mut up, &idle_flag, &backend_key, shared).await;
     }
     let _ = down.client.shutdown().await;
-    (down.session, ended)
+    (down.session, Ended { error })
+}
+
+enum End {
+    Client(Result<(), ClientError>),
+    Server(Result<(), ClientError>),
 }
 
 async fn shutting_down(rx: &mut tokio::sync::watch::Receiver<bool>) {

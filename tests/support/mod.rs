@@ -21,6 +21,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod wire;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};

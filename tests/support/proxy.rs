@@ -1,8 +1,141 @@
 //! Spawning a pgvigil proxy in front of the shared cluster, for end-to-end tests.
 //!
-//! Placeholder on purpose: the proxy's in-process/out-of-process start-up API belongs to
-//! the `net` and `config` work and is added here by the lead once it exists, so that tests
-//! do not bake in a guessed interface. The upstream to give it is
-//! `super::cluster().addr()`; clients connect through it with
-//! `super::connection_string(proxy_host, proxy_port, db, user, password)` and
-//! `super::connect`.
+//! The proxy runs on its own thread with its own Tokio runtime, so both async tests
+//! (tokio-postgres) and sync tests (psql, pgbench child processes) can use it, and so
+//! shutting it down never blocks inside a test's runtime.
+
+use pgvigil::config::{AuditFailureMode, Config, Flags};
+use pgvigil::net::Proxy;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+/// How to start a test proxy.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyOptions {
+    pub classification: Option<PathBuf>,
+    pub on_audit_failure: Option<AuditFailureMode>,
+    /// Use this audit path instead of a fresh one in a temporary directory.
+    pub audit_log: Option<PathBuf>,
+}
+
+/// A running proxy; `shutdown` flushes the audit trail and returns its events.
+pub struct TestProxy {
+    pub addr: SocketAddr,
+    pub audit_path: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestProxy {
+    pub fn start() -> Self {
+        Self::start_with(ProxyOptions::default())
+    }
+
+    /// The example classification shipped with the project.
+    pub fn start_with_example() -> Self {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("classification/example.yaml");
+        Self::start_with(ProxyOptions { classification: Some(path), ..ProxyOptions::default() })
+    }
+
+    pub fn start_with(opts: ProxyOptions) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for the audit log");
+        let audit_path = opts.audit_log.clone().unwrap_or_else(|| dir.path().join("audit.jsonl"));
+        let mut config = Config::build(Flags {
+            listen: Some("127.0.0.1:0".into()),
+            upstream: Some(super::cluster().addr().to_string()),
+            classification: opts.classification.clone(),
+            audit_log: Some(audit_path.clone()),
+            ..Flags::default()
+        })
+        .expect("test proxy configuration");
+        if let Some(mode) = opts.on_audit_failure {
+            config.audit.on_failure = mode;
+        }
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("proxy runtime");
+            rt.block_on(async move {
+                let proxy = match Proxy::start(config).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = addr_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let _ = addr_tx.send(Ok(proxy.local_addr()));
+                let _ = stop_rx.await;
+                proxy.shutdown().await;
+            });
+        });
+        let addr = addr_rx.recv().expect("proxy thread").expect("proxy start");
+        TestProxy { addr, audit_path, stop: Some(stop), thread: Some(thread), _dir: dir }
+    }
+
+    pub fn host(&self) -> String {
+        self.addr.ip().to_string()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// A key=value connection string through the proxy.
+    pub fn conn_str(&self, db: &str, user: &str, password: Option<&str>) -> String {
+        super::connection_string(&self.host(), self.port(), db, user, password)
+    }
+
+    /// Connect through the proxy as the superuser.
+    pub async fn connect(&self, db: &str) -> tokio_postgres::Client {
+        super::connect(&self.conn_str(db, "postgres", None)).await.expect("connect through the proxy")
+    }
+
+    /// Events written so far (the writer may lag by a batch; prefer `shutdown`).
+    pub fn events_now(&self) -> Vec<serde_json::Value> {
+        read_events(&self.audit_path)
+    }
+
+    /// Stop the proxy (sessions end, the audit trail is flushed) and return every event.
+    pub fn shutdown(mut self) -> Vec<serde_json::Value> {
+        self.stop_thread();
+        read_events(&self.audit_path)
+    }
+
+    fn stop_thread(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for TestProxy {
+    fn drop(&mut self) {
+        self.stop_thread();
+    }
+}
+
+/// Parse a JSON-lines audit file; every line must be valid JSON.
+pub fn read_events(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("audit line is not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// Statement events of one database, in order.
+pub fn statements_in(events: &[serde_json::Value], db: &str) -> Vec<serde_json::Value> {
+    events
+        .iter()
+        .filter(|e| e["kind"] == "statement" && e["database"] == db)
+        .cloned()
+        .collect()
+}
