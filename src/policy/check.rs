@@ -70,6 +70,13 @@ fn check_columns(policy: &Policy, out: &mut Vec<Warning>) {
 }
 
 fn check_roles(policy: &Policy, out: &mut Vec<Warning>) {
+    if let (Some(file), false) = (&policy.sources.principals, policy.access_control_enabled()) {
+        out.push(Warning {
+            file: file.clone(),
+            key_path: "principals".into(),
+            message: "principals have no effect without `roles`: access control is off".into(),
+        });
+    }
     let Some(file) = &policy.sources.roles else {
         return;
     };

@@ -13,6 +13,9 @@ mod load;
 mod model;
 mod parse;
 mod raw;
+mod rules;
+mod security;
+mod tables;
 mod values;
 
 #[cfg(test)]

@@ -90,7 +90,7 @@ pub(crate) fn describe(e: &serde_path_to_error::Error<serde_yaml::Error>) -> (St
     } else if message.contains("untagged enum OneOrMany") {
         "expected a class name or a list of class names".to_string()
     } else {
-        message
+        user_words(&message)
     };
     (path, reason)
 }
@@ -104,4 +104,15 @@ pub(crate) fn join_relative(prefix: &str, relative: &str) -> String {
     } else {
         dupes::join(prefix, relative)
     }
+}
+
+/// serde names the Rust target (`struct RawRule`, `a sequence`); say it in YAML terms.
+fn user_words(message: &str) -> String {
+    let message = match message.find("expected struct Raw") {
+        Some(i) => format!("{}expected a mapping", &message[..i]),
+        None => message.to_string(),
+    };
+    message
+        .replace("a sequence", "a list")
+        .replace("sequence,", "list,")
 }

@@ -561,10 +561,10 @@ fn rule_value_errors_are_all_reported() {
         paths,
         [
             "rules[0].class",
-            "rules[0].statement",
             "rules[0].action",
             "rules[0].severity",
             "rules[0].mode",
+            "rules[0].statement",
             "rules[1].name",
             "rules[1].rows_per_query",
             "rules[1].classes_together",
@@ -818,4 +818,37 @@ fn check_warns_about_ineffective_settings() {
         ],
         "{warnings:?}"
     );
+}
+
+/// Why `dupes.rs` exists: serde_yaml keeps the last of two equal keys when the target is a
+/// map. If this ever fails, serde_yaml changed and the walker may be simplified.
+#[test]
+fn serde_yaml_alone_keeps_the_last_duplicate_in_maps() {
+    let map: std::collections::BTreeMap<String, u8> = serde_yaml::from_str("a: 1\na: 2\n").unwrap();
+    assert_eq!(map.get("a"), Some(&2));
+}
+
+#[test]
+fn shape_errors_do_not_leak_internal_type_names() {
+    let errors = errors_of("rules:\n  - 5\n");
+    assert_eq!(
+        errors,
+        [(
+            "rules[0]".to_string(),
+            "invalid type: integer `5`, expected a mapping".to_string()
+        )]
+    );
+    let errors = errors_of("roles:\n  A: \"public:read\"\n");
+    assert_eq!(
+        errors[0].1,
+        "invalid type: string \"public:read\", expected a list"
+    );
+}
+
+#[test]
+fn principals_without_roles_are_flagged_by_check() {
+    let policy = load_text("principals: {u: []}\n").unwrap();
+    let warnings = check(&policy);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].key_path, "principals");
 }
