@@ -659,3 +659,62 @@ fn huge_and_deep_inputs_do_not_crash() {
     let unterminated = format!("SELECT '{}", "x".repeat(100_000));
     assert!(!one(&unterminated).normalized.contains("xxx"));
 }
+
+#[test]
+fn explain_option_form_of_analyze() {
+    assert_eq!(
+        one("EXPLAIN (ANALYZE, BUFFERS) UPDATE t SET a = 1").kind,
+        StatementKind::Update
+    );
+    assert_eq!(
+        one("EXPLAIN (ANALYZE false) UPDATE t SET a = 1").kind,
+        StatementKind::Other
+    );
+    assert_eq!(
+        one("EXPLAIN (ANALYZE off) DELETE FROM t").kind,
+        StatementKind::Other
+    );
+    assert_eq!(
+        one("EXPLAIN (COSTS off) SELECT 1").kind,
+        StatementKind::Select
+    );
+}
+
+#[test]
+fn two_phase_commit_and_move_are_unparsed_by_sqlparser() {
+    // Valid Postgres that sqlparser 0.64 rejects; recorded so a parser upgrade shows up.
+    for text in [
+        "PREPARE TRANSACTION 'tx1'",
+        "COMMIT PREPARED 'tx1'",
+        "MOVE 1 IN c",
+    ] {
+        let info = one(text);
+        assert_eq!(info.kind, StatementKind::Unparsed, "{text}");
+        assert!(!info.normalized.contains("tx1"));
+    }
+}
+
+#[test]
+fn value_keywords_are_not_columns() {
+    let info = one("INSERT INTO t VALUES (DEFAULT, current_user, CURRENT_TIMESTAMP)");
+    assert!(info.columns.is_empty(), "{info:?}");
+}
+
+#[test]
+fn group_having_union_and_row_comparisons() {
+    let grouped = one("SELECT x, count(*) FROM t GROUP BY x HAVING count(*) > 1");
+    assert_eq!(cols(&grouped), ["t.x"]);
+    let union = one("SELECT a FROM t UNION SELECT b FROM u ORDER BY 1");
+    assert_eq!(rels(&union), ["t", "u"]);
+    assert_eq!(cols(&union), ["t.a", "u.b"]);
+    let row = one("SELECT * FROM t WHERE (a, b) IN (SELECT 1, 2)");
+    assert_eq!(cols(&row), ["t.a", "t.b"]);
+}
+
+#[test]
+fn cursors_read_their_query() {
+    let info = one("DECLARE c CURSOR FOR SELECT ssn FROM customers");
+    assert_eq!(info.kind, StatementKind::Select);
+    assert_eq!(cols(&info), ["customers.ssn"]);
+    assert_eq!(one("CLOSE c").kind, StatementKind::Other);
+}

@@ -13,7 +13,7 @@ use sqlparser::ast::{
     Assignment, AssignmentTarget, CommentObject, CopySource, Delete, Expr, FromTable, GrantObjects,
     Ident, Insert, Merge, MergeAction, MergeUpdateKind, ObjectName, ObjectType, OnConflictAction,
     OnInsert, Query, Select, SelectItem, SetExpr, Statement, TableFactor, TableObject,
-    TableWithJoins, Update, UpdateTableFromKind, Visit, Visitor,
+    TableWithJoins, Update, UpdateTableFromKind, UtilityOption, Visit, Visitor,
 };
 
 use super::{ColumnUse, RelationName, StatementKind};
@@ -110,8 +110,14 @@ impl Walker {
             Statement::Merge(merge) => self.merge(merge),
             Statement::Copy { source, to, .. } => self.copy(source, *to),
             Statement::Explain {
-                statement, analyze, ..
-            } => self.explain(statement, *analyze),
+                statement,
+                analyze,
+                options,
+                ..
+            } => {
+                let analyze = *analyze || options.iter().flatten().any(is_analyze_option);
+                self.explain(statement, analyze)
+            }
             Statement::Prepare { statement, .. } => self.statement(statement, ""),
             Statement::Declare { .. } | Statement::Fetch { .. } => {
                 self.generic(statement, false);
@@ -640,6 +646,19 @@ impl Walker {
         }
         None
     }
+}
+
+/// `EXPLAIN (ANALYZE [true|on|1])`: the option form of ANALYZE; `ANALYZE false` or `off`
+/// turns it off, anything else unreadable counts as on (the safer reading: it executes).
+fn is_analyze_option(option: &UtilityOption) -> bool {
+    if !option.name.value.eq_ignore_ascii_case("analyze") {
+        return false;
+    }
+    let setting = option
+        .arg
+        .as_ref()
+        .map(|arg| arg.to_string().trim_matches('\'').to_ascii_lowercase());
+    !matches!(setting.as_deref(), Some("false" | "off" | "0"))
 }
 
 /// Unquoted words Postgres parses as value functions, not column references.
