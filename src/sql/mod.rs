@@ -4,6 +4,16 @@
 
 use serde::Serialize;
 
+mod comments;
+mod effects;
+mod fallback;
+mod lexer;
+mod normalize;
+mod split;
+#[cfg(test)]
+mod tests;
+mod visit;
+
 /// Statement kinds of SPEC section 3 (contract: audit `statement_kind` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -85,20 +95,68 @@ pub struct Analysis {
 
 /// Analyse a statement text. Never fails: what cannot be parsed is `Unparsed`.
 pub fn analyze(text: &str) -> Analysis {
-    // Placeholder until the analyser lands: one unparsed statement.
-    let trimmed = text.trim();
-    if trimmed.is_empty() || trimmed == ";" {
-        return Analysis::default();
+    let tokens = lexer::tokenize(text);
+    let tags = comments::extract_tags(text, &tokens);
+    let statements = split::split(text, &tokens)
+        .iter()
+        .map(|segment| analyze_segment(text, &tokens, segment))
+        .collect();
+    Analysis { statements, tags }
+}
+
+fn analyze_segment(text: &str, tokens: &[lexer::Token], segment: &split::Segment) -> StatementInfo {
+    let statement_tokens = segment.tokens(tokens);
+    let normalized = normalize::normalize(text, statement_tokens);
+    let fingerprint = normalize::fingerprint(&normalized);
+    let effects = effects::session_effects(text, statement_tokens);
+    let source = text.get(segment.start..segment.end).unwrap_or("");
+    let first_word = statement_tokens
+        .iter()
+        .find(|t| !t.is_trivia())
+        .filter(|t| t.kind == lexer::TokenKind::Word)
+        .map(|t| t.text(text).to_ascii_lowercase())
+        .unwrap_or_default();
+    let (kind, relations, columns) = match parse_and_walk(source, &first_word) {
+        Some((kind, facts)) => {
+            let kind = if kind == StatementKind::Select
+                && effects::is_set_config_select(text, statement_tokens)
+            {
+                StatementKind::Set
+            } else {
+                kind
+            };
+            (kind, facts.relations, facts.columns)
+        }
+        None => (
+            StatementKind::Unparsed,
+            fallback::relations_from_tokens(text, statement_tokens),
+            Vec::new(),
+        ),
+    };
+    StatementInfo {
+        kind,
+        relations,
+        columns,
+        effects,
+        normalized,
+        fingerprint,
     }
-    Analysis {
-        statements: vec![StatementInfo {
-            kind: StatementKind::Unparsed,
-            relations: Vec::new(),
-            columns: Vec::new(),
-            effects: Vec::new(),
-            normalized: String::new(),
-            fingerprint: String::new(),
-        }],
-        tags: Tags::default(),
-    }
+}
+
+/// Parse one statement and walk it. sqlparser is third-party code fed hostile input, so a
+/// panic inside it (or in the walk over its AST) degrades to `Unparsed` instead of taking
+/// the connection down.
+fn parse_and_walk(source: &str, first_word: &str) -> Option<(StatementKind, visit::AstFacts)> {
+    use sqlparser::dialect::PostgreSqlDialect;
+    use sqlparser::parser::Parser;
+    std::panic::catch_unwind(|| {
+        let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, source).ok()?;
+        if statements.len() != 1 {
+            return None;
+        }
+        let statement = statements.pop()?;
+        Some(visit::analyze_statement(&statement, first_word))
+    })
+    .ok()
+    .flatten()
 }
