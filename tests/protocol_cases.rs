@@ -3,9 +3,9 @@
 
 mod support;
 
+use std::time::Duration;
 use support::proxy::TestProxy;
 use support::wire::*;
-use std::time::Duration;
 
 /// Run `script` on a fresh session directly and through the proxy; return both answers.
 fn both(db: &str, proxy: &TestProxy, script: &[u8], readies: usize) -> (Vec<Msg>, Vec<Msg>) {
@@ -29,19 +29,37 @@ fn assert_same(db: &str, proxy: &TestProxy, script: &[u8], readies: usize) -> Ve
 #[test]
 fn p01_error_in_the_middle_of_a_pipeline() {
     let db = support::fresh_database("p01");
-    support::cluster().run_sql(&db, "CREATE TABLE t(id int)").unwrap();
+    support::cluster()
+        .run_sql(&db, "CREATE TABLE t(id int)")
+        .unwrap();
     let proxy = TestProxy::start();
     let script = batch(&[
-        p("", "INSERT INTO t VALUES (1)", &[]), b("", "", &[]), d_p(""), e("", 0),
-        p("", "SELEC 1", &[]), b("", "", &[]), d_p(""), e("", 0),
-        p("", "SELECT 3", &[]), b("", "", &[]), d_p(""), e("", 0),
-        c_s(""), s(),
+        p("", "INSERT INTO t VALUES (1)", &[]),
+        b("", "", &[]),
+        d_p(""),
+        e("", 0),
+        p("", "SELEC 1", &[]),
+        b("", "", &[]),
+        d_p(""),
+        e("", 0),
+        p("", "SELECT 3", &[]),
+        b("", "", &[]),
+        d_p(""),
+        e("", 0),
+        c_s(""),
+        s(),
     ]);
     let v = assert_same(&db, &proxy, &script, 1);
     assert_eq!(tags(&v), "1 2 n C E Z");
     assert_eq!(v[4].sqlstate().as_deref(), Some("42601"));
-    let count = support::cluster().run_sql(&db, "SELECT count(*) FROM t").unwrap();
-    assert_eq!(count.trim(), "0", "the implicit transaction was rolled back");
+    let count = support::cluster()
+        .run_sql(&db, "SELECT count(*) FROM t")
+        .unwrap();
+    assert_eq!(
+        count.trim(),
+        "0",
+        "the implicit transaction was rolled back"
+    );
     // The session stays usable and in step afterwards.
     let v = assert_same(&db, &proxy, &q("SELECT 1"), 1);
     assert_eq!(tags(&v), "T D C Z");
@@ -50,12 +68,25 @@ fn p01_error_in_the_middle_of_a_pipeline() {
 #[test]
 fn p03_flush_instead_of_sync() {
     let db = support::fresh_database("p03");
-    support::cluster().run_sql(&db, "CREATE TABLE c(id int, ssn text); INSERT INTO c VALUES (1, 'x')").unwrap();
+    support::cluster()
+        .run_sql(
+            &db,
+            "CREATE TABLE c(id int, ssn text); INSERT INTO c VALUES (1, 'x')",
+        )
+        .unwrap();
     let proxy = TestProxy::start();
     let mut conn = RawConn::connect(proxy.addr, "postgres", &db);
-    conn.send(&batch(&[p("", "SELECT ssn FROM c WHERE id = $1", &[]), d_s(""), h()]));
+    conn.send(&batch(&[
+        p("", "SELECT ssn FROM c WHERE id = $1", &[]),
+        d_s(""),
+        h(),
+    ]));
     let first = conn.read_for(Duration::from_millis(500));
-    assert_eq!(tags(&first), "1 t T", "Flush must deliver without a ReadyForQuery");
+    assert_eq!(
+        tags(&first),
+        "1 t T",
+        "Flush must deliver without a ReadyForQuery"
+    );
     conn.send(&batch(&[b("", "", &[Some("1")]), e("", 0), s()]));
     assert_eq!(tags(&conn.read_until_ready(1)), "2 D C Z");
 }
@@ -63,24 +94,42 @@ fn p03_flush_instead_of_sync() {
 #[test]
 fn p04_statement_registry_lifecycle() {
     let db = support::fresh_database("p04");
-    support::cluster().run_sql(&db, "CREATE TABLE t(id int)").unwrap();
+    support::cluster()
+        .run_sql(&db, "CREATE TABLE t(id int)")
+        .unwrap();
     let proxy = TestProxy::start();
     // A failed Parse registers nothing; a retry after Sync works.
-    let script = batch(&[p("s1", "SELEC 1", &[]), s(), p("s1", "SELECT 1", &[]), b("", "s1", &[]), e("", 0), s()]);
+    let script = batch(&[
+        p("s1", "SELEC 1", &[]),
+        s(),
+        p("s1", "SELECT 1", &[]),
+        b("", "s1", &[]),
+        e("", 0),
+        s(),
+    ]);
     let v = assert_same(&db, &proxy, &script, 2);
     assert_eq!(tags(&v), "E Z 1 2 D C Z");
     // DEALLOCATE ALL in a pipeline, then a new statement.
     let script = batch(&[
-        p("a", "SELECT 1", &[]), s(),
+        p("a", "SELECT 1", &[]),
+        s(),
         q("DEALLOCATE ALL"),
-        p("b", "SELECT 2", &[]), b("", "b", &[]), e("", 0), b("", "a", &[]), e("", 0), s(),
+        p("b", "SELECT 2", &[]),
+        b("", "b", &[]),
+        e("", 0),
+        b("", "a", &[]),
+        e("", 0),
+        s(),
     ]);
     let v = assert_same(&db, &proxy, &script, 3);
     assert_eq!(tags(&v), "1 Z C Z 1 2 D C E Z");
     // The unnamed statement is replaced by every later unnamed Parse.
     let script = batch(&[
-        p("", "BEGIN", &[]), p("", "INSERT INTO t VALUES ($1)", &[23]),
-        b("", "", &[Some("5")]), e("", 0), s(),
+        p("", "BEGIN", &[]),
+        p("", "INSERT INTO t VALUES ($1)", &[23]),
+        b("", "", &[Some("5")]),
+        e("", 0),
+        s(),
     ]);
     let v = assert_same(&db, &proxy, &script, 1);
     assert_eq!(tags(&v), "1 1 2 C Z");
@@ -93,10 +142,20 @@ fn p05_bind_format_codes_and_nulls() {
     let one = 1i32.to_be_bytes();
     let script = batch(&[
         p("", "SELECT $1::int4, $2::int4", &[23, 23]),
-        b_full("", "", &[1], &[Some(&one), Some(&one)], &[]), e("", 0), s(),
-        b_full("", "", &[], &[Some(b"7"), None], &[]), e("", 0), s(),
-        p("", "SELECT 1", &[]), b_full("", "", &[], &[], &[]), e("", 0), s(),
-        p("", "SELECT $1::int4", &[23]), b_full("", "", &[], &[], &[]), e("", 0), s(),
+        b_full("", "", &[1], &[Some(&one), Some(&one)], &[]),
+        e("", 0),
+        s(),
+        b_full("", "", &[], &[Some(b"7"), None], &[]),
+        e("", 0),
+        s(),
+        p("", "SELECT 1", &[]),
+        b_full("", "", &[], &[], &[]),
+        e("", 0),
+        s(),
+        p("", "SELECT $1::int4", &[23]),
+        b_full("", "", &[], &[], &[]),
+        e("", 0),
+        s(),
     ]);
     let v = assert_same(&db, &proxy, &script, 4);
     assert_eq!(tags(&v), "1 2 D C Z 2 D C Z 1 2 D C Z 1 E Z");
@@ -107,20 +166,33 @@ fn p05_bind_format_codes_and_nulls() {
 #[test]
 fn p07_copy_through_the_extended_protocol() {
     let db = support::fresh_database("p07");
-    support::cluster().run_sql(&db, "CREATE TABLE t(id int, name text)").unwrap();
+    support::cluster()
+        .run_sql(&db, "CREATE TABLE t(id int, name text)")
+        .unwrap();
     let proxy = TestProxy::start();
     for conn_addr in [support::cluster().addr(), proxy.addr] {
         let mut conn = RawConn::connect(conn_addr, "postgres", &db);
-        conn.send(&batch(&[p("", "COPY t FROM STDIN", &[]), b("", "", &[]), e("", 0), s()]));
+        conn.send(&batch(&[
+            p("", "COPY t FROM STDIN", &[]),
+            b("", "", &[]),
+            e("", 0),
+            s(),
+        ]));
         let first = conn.read_for(Duration::from_millis(300));
         assert_eq!(tags(&first), "1 2 G");
         conn.send(&batch(&[copy_data(b"1\tone\n2\ttwo\n"), copy_done(), s()]));
-        assert_eq!(tags(&conn.read_until_ready(1)), "C Z", "one Z for two Syncs");
+        assert_eq!(
+            tags(&conn.read_until_ready(1)),
+            "C Z",
+            "one Z for two Syncs"
+        );
         // Still in step: the next query answers normally.
         conn.send(&q("SELECT count(*) FROM t"));
         assert_eq!(tags(&conn.read_until_ready(1)), "T D C Z");
     }
-    let count = support::cluster().run_sql(&db, "SELECT count(*) FROM t").unwrap();
+    let count = support::cluster()
+        .run_sql(&db, "SELECT count(*) FROM t")
+        .unwrap();
     assert_eq!(count.trim(), "4");
 }
 
@@ -128,7 +200,10 @@ fn p07_copy_through_the_extended_protocol() {
 fn p08_unrequested_messages() {
     let db = support::fresh_database("p08");
     let proxy = TestProxy::start();
-    let script = batch(&[q("SET application_name = 'a1'; SET application_name = 'a2'"), q("DROP TABLE IF EXISTS nope")]);
+    let script = batch(&[
+        q("SET application_name = 'a1'; SET application_name = 'a2'"),
+        q("DROP TABLE IF EXISTS nope"),
+    ]);
     let v = assert_same(&db, &proxy, &script, 2);
     // Postgres reports the final value once, before ReadyForQuery.
     assert_eq!(tags(&v), "C C S Z N C Z");
@@ -139,9 +214,18 @@ fn p09_empty_queries() {
     let db = support::fresh_database("p09");
     let proxy = TestProxy::start();
     let script = batch(&[
-        q(";"), q(""), q("-- only a comment"),
-        q("BEGIN"), q("SELECT 1/0"), q(";"), q("-- c"), q("ROLLBACK"),
-        p("", "", &[]), b("", "", &[]), e("", 0), s(),
+        q(";"),
+        q(""),
+        q("-- only a comment"),
+        q("BEGIN"),
+        q("SELECT 1/0"),
+        q(";"),
+        q("-- c"),
+        q("ROLLBACK"),
+        p("", "", &[]),
+        b("", "", &[]),
+        e("", 0),
+        s(),
     ]);
     let v = assert_same(&db, &proxy, &script, 9);
     assert_eq!(tags(&v), "I Z I Z I Z C Z E Z I Z I Z C Z 1 2 I Z");
@@ -150,11 +234,20 @@ fn p09_empty_queries() {
 #[test]
 fn p10_several_statements_in_one_query() {
     let db = support::fresh_database("p10");
-    support::cluster().run_sql(&db, "CREATE TABLE t(id int)").unwrap();
+    support::cluster()
+        .run_sql(&db, "CREATE TABLE t(id int)")
+        .unwrap();
     let proxy = TestProxy::start();
-    let v = assert_same(&db, &proxy, &q("INSERT INTO t VALUES (1); SELECT 1/0; INSERT INTO t VALUES (2)"), 1);
+    let v = assert_same(
+        &db,
+        &proxy,
+        &q("INSERT INTO t VALUES (1); SELECT 1/0; INSERT INTO t VALUES (2)"),
+        1,
+    );
     assert_eq!(tags(&v), "C E Z");
-    let count = support::cluster().run_sql(&db, "SELECT count(*) FROM t").unwrap();
+    let count = support::cluster()
+        .run_sql(&db, "SELECT count(*) FROM t")
+        .unwrap();
     assert_eq!(count.trim(), "0");
     let v = assert_same(&db, &proxy, &q("SELECT 1; SELECT 2"), 1);
     assert_eq!(tags(&v), "T D C T D C Z");
@@ -166,8 +259,12 @@ fn execute_row_limits_and_portal_suspended() {
     let proxy = TestProxy::start();
     let script = batch(&[
         q("BEGIN"),
-        p("", "SELECT generate_series(1, 5)", &[]), b("c1", "", &[]),
-        e("c1", 2), e("c1", 2), e("c1", 2), s(),
+        p("", "SELECT generate_series(1, 5)", &[]),
+        b("c1", "", &[]),
+        e("c1", 2),
+        e("c1", 2),
+        e("c1", 2),
+        s(),
         q("COMMIT"),
     ]);
     let v = assert_same(&db, &proxy, &script, 3);
@@ -202,17 +299,26 @@ fn framing_violations_end_the_connection_with_08p01() {
     let mut conn = RawConn::connect(proxy.addr, "postgres", &db);
     conn.send(b"Q\x00\x00\x00\x02");
     let reply = conn.read_for(Duration::from_millis(500));
-    assert_eq!(reply.last().and_then(Msg::sqlstate).as_deref(), Some("08P01"));
+    assert_eq!(
+        reply.last().and_then(Msg::sqlstate).as_deref(),
+        Some("08P01")
+    );
     // An unknown startup code.
     let mut conn = RawConn::open(proxy.addr);
     conn.send(&[0, 0, 0, 8, 0, 9, 9, 9]);
     let reply = conn.read_for(Duration::from_millis(500));
-    assert_eq!(reply.first().and_then(Msg::sqlstate).as_deref(), Some("08P01"));
+    assert_eq!(
+        reply.first().and_then(Msg::sqlstate).as_deref(),
+        Some("08P01")
+    );
     // An absurd startup length.
     let mut conn = RawConn::open(proxy.addr);
     conn.send(&[0x7f, 0xff, 0xff, 0xff, 0, 3, 0, 0]);
     let reply = conn.read_for(Duration::from_millis(500));
-    assert_eq!(reply.first().and_then(Msg::sqlstate).as_deref(), Some("08P01"));
+    assert_eq!(
+        reply.first().and_then(Msg::sqlstate).as_deref(),
+        Some("08P01")
+    );
     // A server error does not end the connection.
     let mut conn = RawConn::connect(proxy.addr, "postgres", &db);
     conn.send(&batch(&[q("SELECT * FROM nope"), q("SELECT 1")]));

@@ -111,7 +111,10 @@ pub async fn run(
     };
     drop(down_fut);
     if let Some(err) = &error {
-        let _ = down.client.write_all(&build::error_response("FATAL", err.sqlstate, &err.message)).await;
+        let _ = down
+            .client
+            .write_all(&build::error_response("FATAL", err.sqlstate, &err.message))
+            .await;
         finish_upstream(&mut up, &idle_flag, &backend_key, shared).await;
     }
     let _ = down.client.shutdown().await;

@@ -36,12 +36,18 @@ impl TestProxy {
     /// The example classification shipped with the project.
     pub fn start_with_example() -> Self {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("classification/example.yaml");
-        Self::start_with(ProxyOptions { classification: Some(path), ..ProxyOptions::default() })
+        Self::start_with(ProxyOptions {
+            classification: Some(path),
+            ..ProxyOptions::default()
+        })
     }
 
     pub fn start_with(opts: ProxyOptions) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for the audit log");
-        let audit_path = opts.audit_log.clone().unwrap_or_else(|| dir.path().join("audit.jsonl"));
+        let audit_path = opts
+            .audit_log
+            .clone()
+            .unwrap_or_else(|| dir.path().join("audit.jsonl"));
         let mut config = Config::build(Flags {
             listen: Some("127.0.0.1:0".into()),
             upstream: Some(super::cluster().addr().to_string()),
@@ -75,7 +81,13 @@ impl TestProxy {
             });
         });
         let addr = addr_rx.recv().expect("proxy thread").expect("proxy start");
-        TestProxy { addr, audit_path, stop: Some(stop), thread: Some(thread), _dir: dir }
+        TestProxy {
+            addr,
+            audit_path,
+            stop: Some(stop),
+            thread: Some(thread),
+            _dir: dir,
+        }
     }
 
     pub fn host(&self) -> String {
@@ -93,7 +105,9 @@ impl TestProxy {
 
     /// Connect through the proxy as the superuser.
     pub async fn connect(&self, db: &str) -> tokio_postgres::Client {
-        super::connect(&self.conn_str(db, "postgres", None)).await.expect("connect through the proxy")
+        super::connect(&self.conn_str(db, "postgres", None))
+            .await
+            .expect("connect through the proxy")
     }
 
     /// Events written so far (the writer may lag by a batch; prefer `shutdown`).
@@ -127,7 +141,9 @@ impl Drop for TestProxy {
 pub fn read_events(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("audit line is not JSON ({e}): {l}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("audit line is not JSON ({e}): {l}"))
+        })
         .collect()
 }
 

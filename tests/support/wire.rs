@@ -39,7 +39,10 @@ fn field(body: &[u8], code: u8) -> Option<String> {
 
 /// The tags of a message list, space separated (`1 2 T D C Z`), as in the cases files.
 pub fn tags(msgs: &[Msg]) -> String {
-    msgs.iter().map(|m| (m.tag as char).to_string()).collect::<Vec<_>>().join(" ")
+    msgs.iter()
+        .map(|m| (m.tag as char).to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub struct RawConn {
@@ -53,16 +56,25 @@ impl RawConn {
         let mut conn = RawConn::open(addr);
         conn.send(&startup(&[("user", user), ("database", db)]));
         let msgs = conn.read_until_ready(1);
-        assert!(msgs.iter().any(|m| m.tag == b'R'), "no authentication message: {}", tags(&msgs));
+        assert!(
+            msgs.iter().any(|m| m.tag == b'R'),
+            "no authentication message: {}",
+            tags(&msgs)
+        );
         conn
     }
 
     /// Just the TCP connection, nothing sent.
     pub fn open(addr: SocketAddr) -> RawConn {
         let stream = TcpStream::connect(addr).expect("tcp connect");
-        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("read timeout");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("read timeout");
         stream.set_nodelay(true).expect("nodelay");
-        RawConn { stream, buf: Vec::new() }
+        RawConn {
+            stream,
+            buf: Vec::new(),
+        }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
@@ -74,7 +86,9 @@ impl RawConn {
         let mut out = Vec::new();
         let mut seen = 0;
         while seen < n {
-            let m = self.read_msg().unwrap_or_else(|| panic!("connection ended after {}", tags(&out)));
+            let m = self
+                .read_msg()
+                .unwrap_or_else(|| panic!("connection ended after {}", tags(&out)));
             if m.tag == b'Z' {
                 seen += 1;
             }
@@ -90,7 +104,9 @@ impl RawConn {
         while let Some(m) = self.read_msg() {
             out.push(m);
         }
-        self.stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
         out
     }
 
@@ -112,9 +128,13 @@ impl RawConn {
     pub fn read_msg(&mut self) -> Option<Msg> {
         loop {
             if self.buf.len() >= 5 {
-                let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
+                let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]])
+                    as usize;
                 if self.buf.len() > len {
-                    let msg = Msg { tag: self.buf[0], body: self.buf[5..len + 1].to_vec() };
+                    let msg = Msg {
+                        tag: self.buf[0],
+                        body: self.buf[5..len + 1].to_vec(),
+                    };
                     self.buf.drain(..len + 1);
                     return Some(msg);
                 }
@@ -170,7 +190,13 @@ pub fn p(name: &str, text: &str, types: &[u32]) -> Vec<u8> {
 }
 
 /// Bind with explicit parameter format codes, values (None = NULL) and result formats.
-pub fn b_full(portal: &str, stmt: &str, formats: &[i16], params: &[Option<&[u8]>], results: &[i16]) -> Vec<u8> {
+pub fn b_full(
+    portal: &str,
+    stmt: &str,
+    formats: &[i16],
+    params: &[Option<&[u8]>],
+    results: &[i16],
+) -> Vec<u8> {
     let mut b = Vec::new();
     cstr(&mut b, portal);
     cstr(&mut b, stmt);
