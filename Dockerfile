@@ -19,6 +19,6 @@ RUN useradd --system --uid 10001 --user-group --home-dir /nonexistent --shell /u
     && chown pgvigil:pgvigil /var/log/pgvigil
 COPY --from=builder /src/target/release/pgvigil /usr/local/bin/pgvigil
 USER pgvigil
-EXPOSE 6432 9187
+EXPOSE 6432
 ENTRYPOINT ["pgvigil"]
 CMD ["serve", "--config", "/etc/pgvigil/pgvigil.yaml"]

@@ -15,9 +15,11 @@
 //! - [`net`]: listener, handshake, relay loops, catalog lookups, cancel routing: the only sockets.
 //! - [`config`]: flags + optional YAML file -> validated [`config::Config`].
 //! - [`pgctl`]: a throwaway PostgreSQL cluster (initdb + postgres) used by `demo` and tests.
+//! - [`demo`]: `pgvigil demo`, the sample schema behind the proxy.
 
 pub mod audit;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod net;
 pub mod pgctl;

@@ -135,7 +135,10 @@ async fn wait_for_signal() {
 
 fn check(path: &std::path::Path) -> ExitCode {
     match Policy::load(path) {
-        Ok(_) => {
+        Ok(policy) => {
+            for w in pgvigil::policy::check(&policy) {
+                println!("warning: {w}");
+            }
             println!("{}: ok", path.display());
             ExitCode::SUCCESS
         }
@@ -149,6 +152,15 @@ fn check(path: &std::path::Path) -> ExitCode {
 }
 
 fn pgvigil_demo() -> ExitCode {
-    eprintln!("error: demo is not wired yet");
-    ExitCode::from(1)
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match rt.block_on(pgvigil::demo::run(wait_for_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -63,6 +63,8 @@ pub struct BackendSession {
     query_index: usize,
     seq: u64,
     application_name: Option<String>,
+    /// The policy roles of this session's user, stamped on every event.
+    roles: Vec<String>,
     /// Transaction status of the last ReadyForQuery (`I`, `T`, `E`).
     pub status: u8,
 }
@@ -73,7 +75,13 @@ impl BackendSession {
         policy: Arc<Policy>,
         application_name: Option<String>,
     ) -> Self {
+        let roles = policy
+            .roles_of(&info.user)
+            .iter()
+            .map(|r| r.name.clone())
+            .collect();
         Self {
+            roles,
             info,
             policy,
             queue: VecDeque::new(),
@@ -102,6 +110,7 @@ impl BackendSession {
         self.seq += 1;
         let mut ev = AuditEvent::new(kind, &self.info, self.seq, now.wall);
         ev.application_name = self.application_name.clone();
+        ev.roles = self.roles.clone();
         ev
     }
 
