@@ -1,6 +1,6 @@
 //! Analysis is paid once per distinct statement text, shared by all sessions.
 
-use crate::sql::{analyze, Analysis};
+use crate::sql::{analyze_cached, Analysis, StructureCache};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 /// per text, while per-hit bookkeeping would cost every statement.
 pub struct AnalysisCache {
     map: RwLock<HashMap<Arc<str>, Arc<Analysis>>>,
+    structures: StructureCache,
     capacity: usize,
 }
 
@@ -16,6 +17,7 @@ impl AnalysisCache {
     pub fn new(capacity: usize) -> Self {
         Self {
             map: RwLock::new(HashMap::new()),
+            structures: StructureCache::new(capacity),
             capacity,
         }
     }
@@ -24,7 +26,7 @@ impl AnalysisCache {
         if let Some(hit) = self.map.read().ok().and_then(|m| m.get(text).cloned()) {
             return hit;
         }
-        let analysis = Arc::new(analyze(text));
+        let analysis = Arc::new(analyze_cached(text, &self.structures));
         if let Ok(mut m) = self.map.write() {
             if m.len() >= self.capacity {
                 m.clear();

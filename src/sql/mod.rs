@@ -95,43 +95,87 @@ pub struct Analysis {
 
 /// Analyse a statement text. Never fails: what cannot be parsed is `Unparsed`.
 pub fn analyze(text: &str) -> Analysis {
+    analyze_inner(text, None)
+}
+
+/// Like [`analyze`], reusing the parse of any statement whose normalized text was seen
+/// before. Statements that differ only in literals (`... WHERE aid = 42` vs `= 43`, the
+/// common shape of simple-protocol traffic) then cost a lex, not a parse.
+pub fn analyze_cached(text: &str, cache: &StructureCache) -> Analysis {
+    analyze_inner(text, Some(cache))
+}
+
+fn analyze_inner(text: &str, cache: Option<&StructureCache>) -> Analysis {
     let tokens = lexer::tokenize(text);
     let tags = comments::extract_tags(text, &tokens);
     let statements = split::split(text, &tokens)
         .iter()
-        .map(|segment| analyze_segment(text, &tokens, segment))
+        .map(|segment| analyze_segment(text, &tokens, segment, cache))
         .collect();
     Analysis { statements, tags }
 }
 
-fn analyze_segment(text: &str, tokens: &[lexer::Token], segment: &split::Segment) -> StatementInfo {
+/// What a statement's parse tells: a function of its normalized text alone, because
+/// normalization keeps every keyword and identifier and replaces only literals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Structure {
+    kind: StatementKind,
+    relations: Vec<RelationName>,
+    columns: Vec<ColumnUse>,
+}
+
+/// Parses keyed by normalized statement text; bounded, cleared when full (see
+/// `AnalysisCache` in the session for why clearing beats recency tracking here).
+pub struct StructureCache {
+    map: std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<Structure>>>,
+    capacity: usize,
+}
+
+impl StructureCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            map: std::sync::RwLock::default(),
+            capacity,
+        }
+    }
+
+    fn get_or_insert(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> Structure,
+    ) -> std::sync::Arc<Structure> {
+        if let Some(hit) = self.map.read().ok().and_then(|m| m.get(key).cloned()) {
+            return hit;
+        }
+        let made = std::sync::Arc::new(make());
+        if let Ok(mut m) = self.map.write() {
+            if m.len() >= self.capacity {
+                m.clear();
+            }
+            m.insert(key.to_owned(), std::sync::Arc::clone(&made));
+        }
+        made
+    }
+}
+
+fn analyze_segment(
+    text: &str,
+    tokens: &[lexer::Token],
+    segment: &split::Segment,
+    cache: Option<&StructureCache>,
+) -> StatementInfo {
     let statement_tokens = segment.tokens(tokens);
     let normalized = normalize::normalize(text, statement_tokens);
     let fingerprint = normalize::fingerprint(&normalized);
     let effects = effects::session_effects(text, statement_tokens);
-    let source = text.get(segment.start..segment.end).unwrap_or("");
-    let first_word = statement_tokens
-        .iter()
-        .find(|t| !t.is_trivia())
-        .filter(|t| t.kind == lexer::TokenKind::Word)
-        .map(|t| t.text(text).to_ascii_lowercase())
-        .unwrap_or_default();
-    let (kind, relations, columns) = match parse_and_walk(source, &first_word) {
-        Some((kind, facts)) => {
-            let kind = if kind == StatementKind::Select
-                && effects::is_set_config_select(text, statement_tokens)
-            {
-                StatementKind::Set
-            } else {
-                kind
-            };
-            (kind, facts.relations, facts.columns)
-        }
-        None => (
-            StatementKind::Unparsed,
-            fallback::relations_from_tokens(text, statement_tokens),
-            Vec::new(),
-        ),
+    let structure = || parse_structure(text, statement_tokens, segment);
+    let Structure {
+        kind,
+        relations,
+        columns,
+    } = match cache {
+        Some(cache) => (*cache.get_or_insert(&normalized, structure)).clone(),
+        None => structure(),
     };
     StatementInfo {
         kind,
@@ -140,6 +184,41 @@ fn analyze_segment(text: &str, tokens: &[lexer::Token], segment: &split::Segment
         effects,
         normalized,
         fingerprint,
+    }
+}
+
+fn parse_structure(
+    text: &str,
+    statement_tokens: &[lexer::Token],
+    segment: &split::Segment,
+) -> Structure {
+    let source = text.get(segment.start..segment.end).unwrap_or("");
+    let first_word = statement_tokens
+        .iter()
+        .find(|t| !t.is_trivia())
+        .filter(|t| t.kind == lexer::TokenKind::Word)
+        .map(|t| t.text(text).to_ascii_lowercase())
+        .unwrap_or_default();
+    match parse_and_walk(source, &first_word) {
+        Some((kind, facts)) => {
+            let kind = if kind == StatementKind::Select
+                && effects::is_set_config_select(text, statement_tokens)
+            {
+                StatementKind::Set
+            } else {
+                kind
+            };
+            Structure {
+                kind,
+                relations: facts.relations,
+                columns: facts.columns,
+            }
+        }
+        None => Structure {
+            kind: StatementKind::Unparsed,
+            relations: fallback::relations_from_tokens(text, statement_tokens),
+            columns: Vec::new(),
+        },
     }
 }
 

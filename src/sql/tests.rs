@@ -718,3 +718,23 @@ fn cursors_read_their_query() {
     assert_eq!(cols(&info), ["customers.ssn"]);
     assert_eq!(one("CLOSE c").kind, StatementKind::Other);
 }
+
+#[test]
+fn cached_analysis_equals_fresh_analysis_for_literal_variants() {
+    let cache = crate::sql::StructureCache::new(100);
+    for text in [
+        "SELECT abalance FROM pgbench_accounts WHERE aid = 42",
+        "SELECT abalance FROM pgbench_accounts WHERE aid = 43",
+        "/* actor='alice' */ UPDATE customers SET ssn = '111-22-3333' WHERE id = 1",
+        "/* actor='bob' */ UPDATE customers SET ssn = '999-88-7777' WHERE id = 2",
+        "SET search_path = app, public",
+        "SET pgvigil.actor = 'carol'",
+        "SET pgvigil.actor = 'dave'",
+    ] {
+        assert_eq!(
+            crate::sql::analyze_cached(text, &cache),
+            crate::sql::analyze(text),
+            "{text}"
+        );
+    }
+}
