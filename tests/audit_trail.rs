@@ -120,7 +120,10 @@ async fn every_statement_gets_one_event_with_every_field() {
         let ev = one(&events, normalized);
         assert_eq!(ev["statement_kind"], *kind, "{sql}: {ev}");
         assert_eq!(strings(&ev["tables"]), *tables, "{sql}: {ev}");
-        assert_eq!(ev["rows"], reported[sql], "{sql}: rows as the server reported");
+        assert_eq!(
+            ev["rows"], reported[sql],
+            "{sql}: rows as the server reported"
+        );
         assert_eq!(ev["outcome"], "ok", "{sql}: {ev}");
         assert_eq!(ev["decision"], "allow", "{sql}: {ev}");
         assert!(ev.get("sqlstate").is_none(), "{sql}: {ev}");
@@ -131,8 +134,16 @@ async fn every_statement_gets_one_event_with_every_field() {
     assert_eq!(
         columns(select),
         vec![
-            ("public.customers".into(), "id".into(), "CONFIDENTIAL".into()),
-            ("public.customers".into(), "name".into(), "CONFIDENTIAL".into()),
+            (
+                "public.customers".into(),
+                "id".into(),
+                "CONFIDENTIAL".into()
+            ),
+            (
+                "public.customers".into(),
+                "name".into(),
+                "CONFIDENTIAL".into()
+            ),
         ]
     );
     assert_eq!(strings(&select["classes"]), vec!["CONFIDENTIAL"]);
@@ -259,7 +270,9 @@ async fn s05_secret_values_never_reach_the_audit_file() {
         "bound-secret-99",
         "tagged-secret-13",
     ];
-    conn.batch_execute(&format!("CREATE ROLE {role}")).await.unwrap();
+    conn.batch_execute(&format!("CREATE ROLE {role}"))
+        .await
+        .unwrap();
     for sql in [
         format!("ALTER ROLE {role} PASSWORD 'hunter2'"),
         "SELECT id FROM customers WHERE ssn = '123-45-6789'".into(),
@@ -331,7 +344,9 @@ async fn q03_sqlcommenter_tags_and_actor() {
     let row = conn.query_one(ext, &[]).await.unwrap();
     assert_eq!(row.get::<_, String>(0), ext);
 
-    conn.batch_execute("SET pgvigil.actor = 'bob'").await.unwrap();
+    conn.batch_execute("SET pgvigil.actor = 'bob'")
+        .await
+        .unwrap();
     conn.simple_query("SELECT 1 AS as_bob").await.unwrap();
     conn.simple_query("/* actor='dave' */ SELECT 1 AS as_dave")
         .await
@@ -364,7 +379,10 @@ async fn q03_sqlcommenter_tags_and_actor() {
         "a tag on the statement wins over SET pgvigil.actor"
     );
     let reset = one(&events, "SELECT $1 AS after_reset");
-    assert!(reset.get("actor").is_none(), "RESET clears the actor: {reset}");
+    assert!(
+        reset.get("actor").is_none(),
+        "RESET clears the actor: {reset}"
+    );
 }
 
 /// Several statements in one Query: one event each, with its own rows; after an error the
@@ -444,12 +462,19 @@ fn audit_failure_blocks_statements() {
     assert_eq!(tags(&simple_reply), "E Z");
     assert_eq!(simple_reply[0].sqlstate().as_deref(), Some("58030"));
     let message = simple_reply[0].message().unwrap_or_default();
-    assert_eq!(message, pgvigil::error::ClientError::audit_unavailable().message);
+    assert_eq!(
+        message,
+        pgvigil::error::ClientError::audit_unavailable().message
+    );
     assert_eq!(simple_reply[1].body, b"I");
 
     // Extended protocol: the error, then nothing for the rest of the batch until Sync.
     conn.send(&batch(&[
-        p("", "INSERT INTO customers(id, name) VALUES ($1, 'blocked')", &[]),
+        p(
+            "",
+            "INSERT INTO customers(id, name) VALUES ($1, 'blocked')",
+            &[],
+        ),
         b("", "", &[Some("41")]),
         d_p(""),
         e("", 0),
@@ -548,7 +573,10 @@ fn nothing_lost_on_sigterm() {
         if let Some(st) = child.try_wait().unwrap() {
             break st;
         }
-        assert!(std::time::Instant::now() < deadline, "no exit after SIGTERM");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut stderr = String::new();
@@ -583,7 +611,10 @@ fn the_schema_rejects_malformed_events() {
         "tls": false,
         "roles": []
     });
-    assert_eq!(audit_common::schema::violations(&good), Vec::<String>::new());
+    assert_eq!(
+        audit_common::schema::violations(&good),
+        Vec::<String>::new()
+    );
     let mutate = |f: &dyn Fn(&mut serde_json::Map<String, Value>)| {
         let mut v = good.clone();
         f(v.as_object_mut().unwrap());

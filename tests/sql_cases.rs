@@ -101,7 +101,12 @@ async fn result_columns_attributed_from_row_description() {
         .into_iter()
         .filter(|e| e["query"] == "SELECT ssn AS hidden FROM customers WHERE id = $1")
         .collect();
-    assert_eq!(prepared.len(), 2, "one event per execution: {}", dump(&events));
+    assert_eq!(
+        prepared.len(),
+        2,
+        "one event per execution: {}",
+        dump(&events)
+    );
     for ev in prepared {
         assert_reads_ssn(ev);
         assert_eq!(ev["rows"], 1);
@@ -158,7 +163,11 @@ async fn q04_names_resolve_like_postgres() {
         .simple_query("SELECT ssn FROM customers WHERE id = 1 AND ssn IS NOT NULL")
         .await
         .unwrap();
-    assert_eq!(first_ssn(temp), "temp-table", "Postgres reads the temp table");
+    assert_eq!(
+        first_ssn(temp),
+        "temp-table",
+        "Postgres reads the temp table"
+    );
     let explicit = conn
         .simple_query("SELECT ssn FROM public.customers WHERE id = 1")
         .await
@@ -172,11 +181,21 @@ async fn q04_names_resolve_like_postgres() {
     assert_eq!(strings(&upper["tables"]), vec!["public.customers"]);
     assert_reads_ssn(upper);
 
-    let quoted = one(&events, "SELECT ssn FROM \"Customers\" WHERE id = $1 AND true");
-    assert_eq!(strings(&quoted["tables"]), vec!["public.Customers"], "{quoted}");
+    let quoted = one(
+        &events,
+        "SELECT ssn FROM \"Customers\" WHERE id = $1 AND true",
+    );
+    assert_eq!(
+        strings(&quoted["tables"]),
+        vec!["public.Customers"],
+        "{quoted}"
+    );
     assert_eq!(strings(&quoted["classes"]), vec!["INTERNAL"], "{quoted}");
 
-    let app = one(&events, "SELECT ssn FROM customers WHERE id = $1 AND $2 = $3");
+    let app = one(
+        &events,
+        "SELECT ssn FROM customers WHERE id = $1 AND $2 = $3",
+    );
     assert_eq!(strings(&app["tables"]), vec!["app.customers"], "{app}");
     // `id` is read by the predicate, `ssn` by the projection: both of app.customers.
     assert_eq!(
@@ -192,7 +211,11 @@ async fn q04_names_resolve_like_postgres() {
         &events,
         "SELECT ssn FROM customers WHERE id = $1 AND ssn IS NOT NULL",
     );
-    assert_eq!(strings(&temp["tables"]), vec!["pg_temp.customers"], "{temp}");
+    assert_eq!(
+        strings(&temp["tables"]),
+        vec!["pg_temp.customers"],
+        "{temp}"
+    );
     assert_eq!(
         columns(temp),
         vec![

@@ -16,6 +16,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(30);
 struct Maps {
     by_name: HashMap<String, Arc<[String]>>,
     by_oid: HashMap<u32, Arc<RelationInfo>>,
+    /// Every schema name (`None` until fetched).
+    schemas: Option<Arc<[String]>>,
 }
 
 /// The catalog of one upstream database.
@@ -61,6 +63,10 @@ impl Catalog {
                 .collect(),
             Err(_) => return,
         };
+        let need_schemas = self.maps.read().is_ok_and(|m| m.schemas.is_none());
+        if need_schemas {
+            self.fetch_schemas(session_user).await;
+        }
         if missing.is_empty() {
             return;
         }
@@ -81,6 +87,18 @@ impl Catalog {
             for (name, schemas) in found {
                 m.by_name.insert(name, schemas.into());
             }
+        }
+    }
+
+    /// Fetch the schema names, which decide where a name that matches no relation goes.
+    async fn fetch_schemas(&self, session_user: &str) {
+        let sql = "SELECT nspname FROM pg_catalog.pg_namespace";
+        let Some(rows) = self.query(sql, &[], session_user).await else {
+            return;
+        };
+        let schemas: Arc<[String]> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+        if let Ok(mut m) = self.maps.write() {
+            m.schemas = Some(schemas);
         }
     }
 
@@ -108,7 +126,7 @@ impl Catalog {
         for row in rows {
             let oid: u32 = row.get(0);
             let rel = rels.entry(oid).or_insert_with(|| RelationInfo {
-                schema: row.get(1),
+                schema: temp_schema_alias(row.get(1)),
                 name: row.get(2),
                 columns: HashMap::new(),
             });
@@ -194,6 +212,21 @@ impl CatalogView for Catalog {
     fn relation(&self, oid: u32) -> Option<Arc<RelationInfo>> {
         self.maps.read().ok()?.by_oid.get(&oid).cloned()
     }
+
+    fn schemas(&self) -> Option<Arc<[String]>> {
+        self.maps.read().ok()?.schemas.clone()
+    }
+}
+
+/// A session's temp schema is `pg_temp_<n>` in the catalog, where `n` is a backend slot:
+/// an implementation detail that differs between sessions and runs. Statements name it
+/// `pg_temp` and name resolution reports `pg_temp`, so attribution from RowDescription must
+/// say the same, or one temp table shows up under two names in one event.
+fn temp_schema_alias(nspname: String) -> String {
+    match nspname.strip_prefix("pg_temp_") {
+        Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => "pg_temp".into(),
+        _ => nspname,
+    }
 }
 
 /// One [`Catalog`] per upstream database, shared by all sessions.
@@ -228,5 +261,22 @@ impl Catalogs {
                 self.config.clone(),
             ))
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::temp_schema_alias;
+
+    #[test]
+    fn temp_schemas_are_reported_as_pg_temp() {
+        assert_eq!(temp_schema_alias("pg_temp_3".into()), "pg_temp");
+        assert_eq!(temp_schema_alias("pg_temp_12".into()), "pg_temp");
+        assert_eq!(temp_schema_alias("pg_temp_x".into()), "pg_temp_x");
+        assert_eq!(
+            temp_schema_alias("pg_toast_temp_3".into()),
+            "pg_toast_temp_3"
+        );
+        assert_eq!(temp_schema_alias("public".into()), "public");
     }
 }

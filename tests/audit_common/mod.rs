@@ -144,11 +144,7 @@ pub fn strings(v: &Value) -> Vec<String> {
 pub fn assert_reads_ssn(ev: &Value) {
     let cols = columns(ev);
     assert!(
-        cols.contains(&(
-            "public.customers".into(),
-            "ssn".into(),
-            "RESTRICTED".into()
-        )),
+        cols.contains(&("public.customers".into(), "ssn".into(), "RESTRICTED".into())),
         "ssn not attributed as RESTRICTED in {ev}"
     );
     assert!(

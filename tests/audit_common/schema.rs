@@ -3,8 +3,6 @@
 //! than the whole test suite). A keyword it does not know is a test failure, so the schema
 //! can never hold a constraint that silently goes unchecked.
 
-
-
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -12,7 +10,10 @@ use std::sync::OnceLock;
 pub fn schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
     SCHEMA.get_or_init(|| {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/audit-event.schema.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schema/audit-event.schema.json"
+        );
         let text = std::fs::read_to_string(path).expect("read the audit event schema");
         serde_json::from_str(&text).expect("the audit event schema is JSON")
     })
@@ -202,9 +203,7 @@ fn check_format(format: &str, inst: &Value, path: &str, errs: &mut Vec<String>) 
     let pattern = match format {
         "uuid" => r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
         // RFC 3339 section 5.6: the offset is mandatory (Z or +hh:mm).
-        "date-time" => {
-            r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-        }
+        "date-time" => r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
         other => panic!("the test validator does not implement format {other:?}"),
     };
     let re = regex_lite::Regex::new(pattern).expect("format pattern");
