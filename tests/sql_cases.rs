@@ -317,3 +317,35 @@ async fn q02_json_operators() {
         assert_eq!(ev["rows"], 1);
     }
 }
+
+/// The catalog cache connects as the session's user unless `catalog_user` is configured. A
+/// user whose password the proxy does not have (md5) cannot open it; that must not switch
+/// attribution off for the other users of the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_failure_for_one_user_does_not_blind_the_others() {
+    let fx = Fixture::new("catalog_user");
+    let role = support::create_md5_role("cat", "cat-pass");
+    support::cluster()
+        .run_sql(&fx.db, &format!("GRANT SELECT ON customers TO {role}"))
+        .unwrap();
+    let md5 = support::connect(&fx.proxy.conn_str(&fx.db, &role, Some("cat-pass")))
+        .await
+        .expect("md5 login through the proxy");
+    md5.simple_query("SELECT * FROM customers WHERE id = 1")
+        .await
+        .unwrap();
+    let admin = fx.connect().await;
+    admin
+        .simple_query("SELECT * FROM customers WHERE id = 2")
+        .await
+        .unwrap();
+    drop(md5);
+    drop(admin);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let events = fx.finish();
+    let ev = statements(&events)
+        .into_iter()
+        .find(|e| e["user"] == "postgres")
+        .expect("the superuser's statement");
+    assert_reads_ssn(ev);
+}

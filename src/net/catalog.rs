@@ -32,7 +32,11 @@ pub struct Catalog {
 #[derive(Default)]
 struct ClientSlot {
     client: Option<tokio_postgres::Client>,
-    failed_at: Option<Instant>,
+    /// When a connection attempt as each login user last failed. Kept per user: without a
+    /// configured `catalog_user` the login is the session's user, and one user the proxy
+    /// cannot log in as (md5/SCRAM, no password) must not switch attribution off for every
+    /// other user of the database for `RETRY_AFTER`.
+    failed_at: HashMap<String, Instant>,
 }
 
 impl Catalog {
@@ -153,15 +157,23 @@ impl Catalog {
         let mut slot = self.client.lock().await;
         if slot.client.as_ref().is_none_or(|c| c.is_closed()) {
             slot.client = None;
-            if slot.failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER) {
+            let login = self.config.user.as_deref().unwrap_or(session_user);
+            if slot
+                .failed_at
+                .get(login)
+                .is_some_and(|t| t.elapsed() < RETRY_AFTER)
+            {
                 return None;
             }
             match self.connect(session_user).await {
-                Ok(c) => slot.client = Some(c),
+                Ok(c) => {
+                    slot.client = Some(c);
+                    slot.failed_at.clear();
+                }
                 Err(e) => {
-                    tracing::warn!(database = %self.database, error = %e,
+                    tracing::warn!(database = %self.database, user = %login, error = %e,
                         "catalog lookups unavailable; result columns are attributed from the statement text only");
-                    slot.failed_at = Some(Instant::now());
+                    slot.failed_at.insert(login.to_owned(), Instant::now());
                     return None;
                 }
             }
