@@ -215,7 +215,9 @@ async fn connect_auth_ok_auth_failed_disconnect() {
     let fx = Fixture::new("auth_events");
     let role = support::create_md5_role("audit", "right-pass");
     let bad = support::connect(&fx.proxy.conn_str(&fx.db, &role, Some("wrong-pass"))).await;
-    let err = bad.err().expect("wrong password must fail");
+    let Err(err) = bad else {
+        panic!("wrong password must fail")
+    };
     assert_eq!(err.code().map(|c| c.code()), Some("28P01"), "{err}");
     let good = support::connect(&fx.proxy.conn_str(&fx.db, &role, Some("right-pass")))
         .await
