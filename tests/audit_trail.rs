@@ -552,7 +552,10 @@ fn nothing_lost_on_sigterm() {
             "--audit-log",
             audit.to_str().unwrap(),
         ])
-        .stderr(std::process::Stdio::piped())
+        // Debug level: the proxy's own logs must not carry values at any level.
+        .env("RUST_LOG", "debug")
+        // A file, not a pipe: a pipe nobody reads until exit could fill and stall the proxy.
+        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
         .spawn()
         .expect("spawn pgvigil serve");
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -563,7 +566,13 @@ fn nothing_lost_on_sigterm() {
     }
     let mut conn = RawConn::connect(addr, "postgres", &db);
     for i in 0..N {
-        conn.send(&q(&format!("SELECT {i} AS n")));
+        // One statement carries a value that must reach neither the trail nor the logs.
+        let sql = if i == 0 {
+            "SELECT 'log-secret-31337' AS n".to_owned()
+        } else {
+            format!("SELECT {i} AS n")
+        };
+        conn.send(&q(&sql));
         let reply = conn.read_until_ready(1);
         assert_eq!(tags(&reply), "T D C Z");
     }
@@ -584,14 +593,18 @@ fn nothing_lost_on_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut stderr);
-    }
+    let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
     assert_eq!(code.code(), Some(0), "exit status; stderr:\n{stderr}");
     let text = std::fs::read_to_string(&audit).unwrap();
     assert!(text.ends_with('\n'), "the file ends with a complete line");
+    assert!(
+        !text.contains("log-secret-31337"),
+        "value in the audit file"
+    );
+    assert!(
+        !stderr.contains("log-secret-31337"),
+        "value in the logs:\n{stderr}"
+    );
     let events = support::proxy::read_events(&audit);
     audit_common::schema::assert_valid(&events);
     let stmts = statements(&events);
