@@ -52,7 +52,9 @@ pub struct AuditEvent {
     #[serde(flatten)]
     pub session: Arc<SessionInfo>,
     pub seq: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Always present: a session that set none has Postgres' default, the empty string,
+    /// and the schema requires the field so collectors need no special case.
+    #[serde(serialize_with = "empty_if_none")]
     pub application_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
@@ -128,6 +130,10 @@ impl AuditEvent {
             hmac_source: None,
         }
     }
+}
+
+fn empty_if_none<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.as_deref().unwrap_or(""))
 }
 
 /// RFC 3339 in UTC with an explicit `+00:00` offset and microseconds.

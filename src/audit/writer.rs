@@ -20,6 +20,10 @@ use tokio::sync::mpsc;
 /// Largest number of events serialized into one write.
 const BATCH: usize = 1024;
 const RETRY_EVERY: Duration = Duration::from_millis(500);
+/// After shutdown began (every sink dropped), how long a failing trail is retried before
+/// the writer gives up. Without a limit a full disk or a dead mount turns SIGTERM into a
+/// hang that only SIGKILL ends, which loses the same records with no word about them.
+const SHUTDOWN_RETRY: Duration = Duration::from_secs(5);
 
 /// Where sessions send events. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -101,7 +105,12 @@ impl WriterState {
             for ev in events.drain(..) {
                 self.serialize(ev, &mut buf);
             }
-            self.write_until_ok(&buf);
+            if !self.write_until_ok(&buf, &rx) {
+                let lost = buf.iter().filter(|b| **b == b'\n').count() + rx.len();
+                tracing::error!(path = %self.path.display(), lost,
+                    "audit trail still failing at shutdown; giving up on the unwritten records");
+                return;
+            }
             buf.clear();
         }
         self.sync();
@@ -135,20 +144,29 @@ impl WriterState {
     }
 
     /// Keep the batch until it is written: a full disk delays records, it does not lose them.
-    fn write_until_ok(&mut self, buf: &[u8]) {
+    /// Returns false only when shutdown began and the trail kept failing for
+    /// [`SHUTDOWN_RETRY`].
+    fn write_until_ok(&mut self, buf: &[u8], rx: &mpsc::Receiver<AuditEvent>) -> bool {
+        let mut closed_at: Option<Instant> = None;
         loop {
             match self.write(buf) {
                 Ok(()) => {
                     if !self.healthy.swap(true, Ordering::Relaxed) {
                         tracing::warn!(path = %self.path.display(), "audit trail recovered");
                     }
-                    return;
+                    return true;
                 }
                 Err(e) => {
                     if self.healthy.swap(false, Ordering::Relaxed) {
                         tracing::error!(path = %self.path.display(), error = %e, "audit write failed; retrying");
                     }
                     self.file = None;
+                    if rx.is_closed() {
+                        let since = *closed_at.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= SHUTDOWN_RETRY {
+                            return false;
+                        }
+                    }
                     std::thread::sleep(RETRY_EVERY);
                 }
             }

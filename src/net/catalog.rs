@@ -16,6 +16,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(30);
 struct Maps {
     by_name: HashMap<String, Arc<[String]>>,
     by_oid: HashMap<u32, Arc<RelationInfo>>,
+    /// Every schema name (`None` until fetched).
+    schemas: Option<Arc<[String]>>,
 }
 
 /// The catalog of one upstream database.
@@ -30,7 +32,11 @@ pub struct Catalog {
 #[derive(Default)]
 struct ClientSlot {
     client: Option<tokio_postgres::Client>,
-    failed_at: Option<Instant>,
+    /// When a connection attempt as each login user last failed. Kept per user: without a
+    /// configured `catalog_user` the login is the session's user, and one user the proxy
+    /// cannot log in as (md5/SCRAM, no password) must not switch attribution off for every
+    /// other user of the database for `RETRY_AFTER`.
+    failed_at: HashMap<String, Instant>,
 }
 
 impl Catalog {
@@ -61,6 +67,10 @@ impl Catalog {
                 .collect(),
             Err(_) => return,
         };
+        let need_schemas = self.maps.read().is_ok_and(|m| m.schemas.is_none());
+        if need_schemas {
+            self.fetch_schemas(session_user).await;
+        }
         if missing.is_empty() {
             return;
         }
@@ -81,6 +91,18 @@ impl Catalog {
             for (name, schemas) in found {
                 m.by_name.insert(name, schemas.into());
             }
+        }
+    }
+
+    /// Fetch the schema names, which decide where a name that matches no relation goes.
+    async fn fetch_schemas(&self, session_user: &str) {
+        let sql = "SELECT nspname FROM pg_catalog.pg_namespace";
+        let Some(rows) = self.query(sql, &[], session_user).await else {
+            return;
+        };
+        let schemas: Arc<[String]> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+        if let Ok(mut m) = self.maps.write() {
+            m.schemas = Some(schemas);
         }
     }
 
@@ -108,7 +130,7 @@ impl Catalog {
         for row in rows {
             let oid: u32 = row.get(0);
             let rel = rels.entry(oid).or_insert_with(|| RelationInfo {
-                schema: row.get(1),
+                schema: temp_schema_alias(row.get(1)),
                 name: row.get(2),
                 columns: HashMap::new(),
             });
@@ -135,15 +157,23 @@ impl Catalog {
         let mut slot = self.client.lock().await;
         if slot.client.as_ref().is_none_or(|c| c.is_closed()) {
             slot.client = None;
-            if slot.failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER) {
+            let login = self.config.user.as_deref().unwrap_or(session_user);
+            if slot
+                .failed_at
+                .get(login)
+                .is_some_and(|t| t.elapsed() < RETRY_AFTER)
+            {
                 return None;
             }
             match self.connect(session_user).await {
-                Ok(c) => slot.client = Some(c),
+                Ok(c) => {
+                    slot.client = Some(c);
+                    slot.failed_at.clear();
+                }
                 Err(e) => {
-                    tracing::warn!(database = %self.database, error = %e,
+                    tracing::warn!(database = %self.database, user = %login, error = %e,
                         "catalog lookups unavailable; result columns are attributed from the statement text only");
-                    slot.failed_at = Some(Instant::now());
+                    slot.failed_at.insert(login.to_owned(), Instant::now());
                     return None;
                 }
             }
@@ -194,6 +224,21 @@ impl CatalogView for Catalog {
     fn relation(&self, oid: u32) -> Option<Arc<RelationInfo>> {
         self.maps.read().ok()?.by_oid.get(&oid).cloned()
     }
+
+    fn schemas(&self) -> Option<Arc<[String]>> {
+        self.maps.read().ok()?.schemas.clone()
+    }
+}
+
+/// A session's temp schema is `pg_temp_<n>` in the catalog, where `n` is a backend slot:
+/// an implementation detail that differs between sessions and runs. Statements name it
+/// `pg_temp` and name resolution reports `pg_temp`, so attribution from RowDescription must
+/// say the same, or one temp table shows up under two names in one event.
+fn temp_schema_alias(nspname: String) -> String {
+    match nspname.strip_prefix("pg_temp_") {
+        Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => "pg_temp".into(),
+        _ => nspname,
+    }
 }
 
 /// One [`Catalog`] per upstream database, shared by all sessions.
@@ -228,5 +273,22 @@ impl Catalogs {
                 self.config.clone(),
             ))
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::temp_schema_alias;
+
+    #[test]
+    fn temp_schemas_are_reported_as_pg_temp() {
+        assert_eq!(temp_schema_alias("pg_temp_3".into()), "pg_temp");
+        assert_eq!(temp_schema_alias("pg_temp_12".into()), "pg_temp");
+        assert_eq!(temp_schema_alias("pg_temp_x".into()), "pg_temp_x");
+        assert_eq!(
+            temp_schema_alias("pg_toast_temp_3".into()),
+            "pg_toast_temp_3"
+        );
+        assert_eq!(temp_schema_alias("public".into()), "public");
     }
 }

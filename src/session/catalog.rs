@@ -18,6 +18,12 @@ pub trait CatalogView {
     fn schemas_with(&self, relname: &str) -> Option<Arc<[String]>>;
     /// The relation with this OID, or `None` when not known.
     fn relation(&self, oid: u32) -> Option<Arc<RelationInfo>>;
+    /// Every schema of the database, or `None` when not known. A name that resolves to no
+    /// relation (a CREATE, or a statement that will fail) is placed by Postgres in the first
+    /// search_path schema that exists, so resolution needs to know which ones do.
+    fn schemas(&self) -> Option<Arc<[String]>> {
+        None
+    }
 }
 
 /// A fixed catalog, for tests and for when the upstream catalog cannot be read.
@@ -25,6 +31,7 @@ pub trait CatalogView {
 pub struct StaticCatalog {
     pub by_name: HashMap<String, Arc<[String]>>,
     pub by_oid: HashMap<u32, Arc<RelationInfo>>,
+    pub schemas: Option<Arc<[String]>>,
 }
 
 impl CatalogView for StaticCatalog {
@@ -34,5 +41,9 @@ impl CatalogView for StaticCatalog {
 
     fn relation(&self, oid: u32) -> Option<Arc<RelationInfo>> {
         self.by_oid.get(&oid).cloned()
+    }
+
+    fn schemas(&self) -> Option<Arc<[String]>> {
+        self.schemas.clone()
     }
 }

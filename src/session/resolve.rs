@@ -93,9 +93,18 @@ impl NameContext {
                 .find(|s| schemas.iter().any(|h| h == *s))
                 .map(|s| s.to_string())
         });
+        // Not found: Postgres creates (or fails to find) it in the first schema of the path
+        // that exists, which is usually not `$user`: a session user without a same-named
+        // schema lands in `public`, not in a schema that does not exist.
+        let schemas = catalog.schemas();
+        let exists = |s: &str| {
+            schemas
+                .as_ref()
+                .is_none_or(|all| all.iter().any(|h| h == s))
+        };
         let schema = found.unwrap_or_else(|| {
             path.iter()
-                .find(|s| **s != "pg_catalog")
+                .find(|s| **s != "pg_catalog" && exists(s))
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "public".into())
         });
@@ -261,6 +270,18 @@ mod tests {
         assert_eq!(ctx.resolve(&rel(None, "customers"), &cat).0, "pg_temp");
         ctx.apply(&SessionEffect::ResetAll);
         assert_eq!(ctx.resolve(&rel(None, "customers"), &cat).0, "public");
+    }
+
+    #[test]
+    fn unknown_names_go_to_the_first_existing_schema() {
+        let mut cat = catalog(&[("customers", &["public"])]);
+        let ctx = NameContext::from_startup("postgres", &[]);
+        // Without schema knowledge the old answer stands.
+        assert_eq!(ctx.resolve(&rel(None, "notes"), &cat).0, "postgres");
+        cat.schemas = Some(vec!["public".to_string(), "pg_catalog".to_string()].into());
+        assert_eq!(ctx.resolve(&rel(None, "notes"), &cat).0, "public");
+        cat.schemas = Some(vec!["postgres".to_string(), "public".to_string()].into());
+        assert_eq!(ctx.resolve(&rel(None, "notes"), &cat).0, "postgres");
     }
 
     #[test]
