@@ -46,8 +46,13 @@ pub struct SessionInfo {
 /// One line of the audit trail. `None` fields are left out of the JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEvent {
+    /// Filled by the writer thread (see `writer::EventIds`), off the session's path.
     pub event_id: String,
+    /// Filled by the writer from `at`, off the session's path.
     pub ts: String,
+    /// When the event happened; serialized as `ts`.
+    #[serde(skip)]
+    pub at: SystemTime,
     pub kind: EventKind,
     #[serde(flatten)]
     pub session: Arc<SessionInfo>,
@@ -103,8 +108,9 @@ impl AuditEvent {
     /// An event of `kind` for `session`, stamped now; the caller fills the rest.
     pub fn new(kind: EventKind, session: &Arc<SessionInfo>, seq: u64, now: SystemTime) -> Self {
         Self {
-            event_id: uuid::Uuid::new_v4().to_string(),
-            ts: rfc3339(now),
+            event_id: String::new(),
+            ts: String::new(),
+            at: now,
             kind,
             session: Arc::clone(session),
             seq,

@@ -27,6 +27,11 @@ impl AnalysisCache {
             return hit;
         }
         let analysis = Arc::new(analyze_cached(text, &self.structures));
+        // A text with literals (simple-protocol traffic) rarely repeats verbatim; its parse
+        // is already shared through the structure cache, so keep it out of this map.
+        if analysis.statements.iter().any(|s| s.literals > 0) {
+            return analysis;
+        }
         if let Ok(mut m) = self.map.write() {
             if m.len() >= self.capacity {
                 m.clear();
@@ -44,12 +49,22 @@ mod tests {
     #[test]
     fn caches_and_stays_bounded() {
         let cache = AnalysisCache::new(2);
-        let a: Arc<str> = "SELECT 1".into();
+        let a: Arc<str> = "SELECT a FROM t WHERE b = $1".into();
         let first = cache.get(&a);
         assert!(Arc::ptr_eq(&first, &cache.get(&a)));
-        for t in ["SELECT 2", "SELECT 3", "SELECT 4"] {
+        for t in ["SELECT b FROM t", "SELECT c FROM t", "SELECT d FROM t"] {
             cache.get(&t.into());
         }
         assert!(cache.map.read().unwrap().len() <= 2);
+    }
+
+    #[test]
+    fn texts_with_literals_share_a_parse_but_are_not_kept_verbatim() {
+        let cache = AnalysisCache::new(10);
+        let a = cache.get(&"SELECT x FROM t WHERE id = 1".into());
+        let b = cache.get(&"SELECT x FROM t WHERE id = 2".into());
+        assert_eq!(a.statements[0].normalized, b.statements[0].normalized);
+        assert_eq!(a.statements[0].relations, b.statements[0].relations);
+        assert!(cache.map.read().unwrap().is_empty());
     }
 }

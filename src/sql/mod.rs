@@ -76,6 +76,9 @@ pub struct StatementInfo {
     pub normalized: String,
     /// Stable hex id of `normalized`.
     pub fingerprint: String,
+    /// How many literals `normalized` replaced: texts without any repeat verbatim (Parse
+    /// with `$n` parameters) and are worth caching by their exact text.
+    pub literals: usize,
 }
 
 /// sqlcommenter tags found in comments (`/* actor='alice',request_id='r-42' */`).
@@ -167,6 +170,15 @@ fn analyze_segment(
     let statement_tokens = segment.tokens(tokens);
     let normalized = normalize::normalize(text, statement_tokens);
     let fingerprint = normalize::fingerprint(&normalized);
+    let literals = statement_tokens
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.kind,
+                lexer::TokenKind::String(_) | lexer::TokenKind::Number
+            )
+        })
+        .count();
     let effects = effects::session_effects(text, statement_tokens);
     let structure = || parse_structure(text, statement_tokens, segment);
     let Structure {
@@ -184,6 +196,7 @@ fn analyze_segment(
         effects,
         normalized,
         fingerprint,
+        literals,
     }
 }
 
