@@ -5,7 +5,6 @@
 use crate::config::{Config, Flags};
 use crate::net::Proxy;
 use crate::pgctl::{ClusterOptions, TempCluster};
-use std::path::PathBuf;
 
 const SCHEMA: &str = include_str!("../docker/initdb.d/01-demo-schema.sql");
 const EXAMPLE_POLICY: &str = include_str!("../classification/example.yaml");
@@ -68,7 +67,7 @@ fn port_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
-fn print_banner(proxy: &Proxy, audit: &PathBuf) {
+fn print_banner(proxy: &Proxy, audit: &std::path::Path) {
     let addr = proxy.local_addr();
     println!("pgvigil demo is running.\n");
     println!(
