@@ -59,6 +59,9 @@ pub struct BackendSession {
     /// After an error in an extended-protocol batch the server skips to Sync; so do we.
     skipping: bool,
     run: Option<Run>,
+    /// A COPY FROM STDIN ended on the server before the client's CopyDone/CopyFail arrived;
+    /// see [`BackendSession::end_copy_in`].
+    copy_end_owed: bool,
     /// Index of the next statement of the Query at the head of the queue.
     query_index: usize,
     seq: u64,
@@ -81,6 +84,7 @@ impl BackendSession {
             portals: HashMap::new(),
             skipping: false,
             run: None,
+            copy_end_owed: false,
             query_index: 0,
             seq: 0,
             application_name,
@@ -89,6 +93,18 @@ impl BackendSession {
     }
 
     pub fn push(&mut self, pending: Pending) {
+        if self.copy_end_owed {
+            match pending {
+                // The end of a COPY the server already finished: it will not be answered.
+                Pending::CopyEnd => {
+                    self.copy_end_owed = false;
+                    return;
+                }
+                Pending::Sync => {}
+                // A client that moved on to new commands will not end that COPY any more.
+                _ => self.copy_end_owed = false,
+            }
+        }
         self.queue.push_back(pending);
     }
 
@@ -361,35 +377,40 @@ impl BackendSession {
             _ => {}
         }
         if run.copy_in {
-            self.drop_copy_syncs();
+            self.end_copy_in();
         }
         let ev = self.statement_event(run, catalog, now, outcome, sqlstate, tag_rows, suspended);
         events.push(ev);
     }
 
-    /// Syncs sent while the server was in copy-in mode are ignored by it; forget them.
-    fn drop_copy_syncs(&mut self) {
+    /// The server has left copy-in mode (CommandComplete or ErrorResponse for a COPY FROM
+    /// STDIN). PostgreSQL ignores Syncs that arrive in copy-in mode and silently drops copy
+    /// messages that arrive after it has left it, so neither gets an answer: forget the Syncs
+    /// the client sent along with its data (drivers send one right after Execute, before any
+    /// data) and the CopyDone/CopyFail that ends it. When the server failed on a row while
+    /// the client was still streaming, that CopyDone/CopyFail has not been sent yet; it is
+    /// owed, and dropped on arrival. Without this, one Sync too many stays queued and every
+    /// later answer is matched to the wrong message (statements go unaudited, registries
+    /// drift).
+    ///
+    /// Assumes what every driver does: no Sync interleaved within the copy data after the
+    /// row that failed (PostgreSQL would answer such a Sync).
+    fn end_copy_in(&mut self) {
         let start = usize::from(matches!(self.queue.front(), Some(Pending::Query { .. })));
-        let Some(end) = self
-            .queue
-            .iter()
-            .skip(start)
-            .position(|p| matches!(p, Pending::CopyEnd))
-        else {
-            return;
-        };
-        let end = start + end;
         let mut idx = start;
-        let mut removed = 0;
-        while idx + removed <= end {
-            match self.queue.get(idx) {
-                Some(Pending::Sync | Pending::CopyEnd) => {
+        while idx < self.queue.len() {
+            match self.queue[idx] {
+                Pending::Sync => {
                     self.queue.remove(idx);
-                    removed += 1;
+                }
+                Pending::CopyEnd => {
+                    self.queue.remove(idx);
+                    return;
                 }
                 _ => idx += 1,
             }
         }
+        self.copy_end_owed = true;
     }
 
     #[allow(clippy::too_many_arguments)]
