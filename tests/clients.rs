@@ -699,3 +699,121 @@ async fn many_concurrent_clients() {
         .get(0);
     assert!(n >= 150, "{n} sessions open");
 }
+
+/// A FunctionCall ('F') message: function OID, text arguments, text result.
+fn function_call(oid: u32, args: &[&str]) -> Vec<u8> {
+    let mut body = oid.to_be_bytes().to_vec();
+    body.extend_from_slice(&0u16.to_be_bytes());
+    body.extend_from_slice(&(args.len() as u16).to_be_bytes());
+    for a in args {
+        body.extend_from_slice(&(a.len() as u32).to_be_bytes());
+        body.extend_from_slice(a.as_bytes());
+    }
+    body.extend_from_slice(&0u16.to_be_bytes());
+    let mut msg = vec![b'F'];
+    msg.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    msg.extend_from_slice(&body);
+    msg
+}
+
+#[tokio::test]
+async fn function_calls_match_direct_and_keep_the_session_in_step() {
+    use support::wire::*;
+    let db = support::fresh_database("cl_fastpath");
+    let proxy = TestProxy::start();
+    let direct = support::connect_superuser(&db).await;
+    let oid = |name: &'static str| {
+        let direct = &direct;
+        async move {
+            let r = direct
+                .query_one("SELECT $1::text::regprocedure::oid", &[&name])
+                .await
+                .unwrap();
+            r.get::<_, u32>(0)
+        }
+    };
+    let (plus, div) = (
+        oid("int4pl(int4,int4)").await,
+        oid("int4div(int4,int4)").await,
+    );
+    let scripts: Vec<(Vec<u8>, usize)> = vec![
+        (function_call(plus, &["40", "2"]), 1),
+        (function_call(div, &["1", "0"]), 1),
+        // A FunctionCall ends with its own ReadyForQuery, even inside an extended batch.
+        (
+            batch(&[
+                p("", "SELECT 5", &[]),
+                b("", "", &[]),
+                e("", 0),
+                function_call(plus, &["1", "1"]),
+                s(),
+            ]),
+            2,
+        ),
+        // After an error the server skips it until Sync.
+        (
+            batch(&[
+                p("", "SELEC 5", &[]),
+                b("", "", &[]),
+                e("", 0),
+                function_call(plus, &["1", "1"]),
+                s(),
+            ]),
+            1,
+        ),
+        (q("BEGIN"), 1),
+        (function_call(div, &["1", "0"]), 1),
+        (function_call(plus, &["1", "1"]), 1),
+        (q("ROLLBACK; SELECT 9"), 1),
+    ];
+    let (d_addr, v_addr) = (support::cluster().addr(), proxy.addr);
+    let dbname = db.clone();
+    let (d, v) = tokio::task::spawn_blocking(move || {
+        let db = dbname;
+        let mut dc = RawConn::connect(d_addr, "postgres", &db);
+        let mut vc = RawConn::connect(v_addr, "postgres", &db);
+        let (mut d, mut v) = (Vec::new(), Vec::new());
+        for (script, readies) in &scripts {
+            dc.send(script);
+            vc.send(script);
+            d.push(dc.read_until_ready(*readies));
+            v.push(vc.read_until_ready(*readies));
+        }
+        (d, v)
+    })
+    .await
+    .unwrap();
+    let show = |all: &[Vec<Msg>]| {
+        all.iter()
+            .map(|m| {
+                let codes: Vec<String> = m.iter().filter_map(Msg::sqlstate).collect();
+                format!("{} {codes:?}", tags(m))
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(show(&v), show(&d));
+    assert_eq!(v[0][0].body, d[0][0].body, "the function result");
+    assert_eq!(show(&d)[0], "V Z []");
+    assert_eq!(show(&d)[2], "1 2 D C V Z Z []");
+    assert_eq!(show(&d)[6], "E Z [\"25P02\"]");
+    assert_eq!(tags(&v[7]), "C T D C Z");
+    // The proxy's expectations stayed matched: the last statements are audited as such.
+    let events = proxy.shutdown();
+    let stmts = statements_in(&events, &db);
+    let last: Vec<(&str, &str)> = stmts
+        .iter()
+        .rev()
+        .take(2)
+        .map(|e| {
+            (
+                e["query"].as_str().unwrap_or("<none>"),
+                e["outcome"].as_str().unwrap_or("<none>"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        last,
+        [("SELECT $1", "ok"), ("ROLLBACK", "ok")],
+        "{stmts:#?}"
+    );
+}
