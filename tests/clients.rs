@@ -352,20 +352,25 @@ async fn authentication_methods_and_wrong_passwords_match_direct() {
             .await
             .unwrap();
         assert_eq!(row.get::<_, String>(0), *role);
-        let direct_err = support::connect(&support::connection_string(
-            cluster.host(),
-            cluster.port(),
-            &db,
-            role,
-            Some("wrong"),
-        ))
-        .await
-        .err()
-        .expect("wrong password directly");
-        let via_err = support::connect(&proxy.conn_str(&db, role, Some("wrong")))
-            .await
-            .err()
-            .expect("wrong password through the proxy");
+        let login_error = |res: Result<Client, tokio_postgres::Error>, how: &str| match res {
+            Ok(_) => panic!("a wrong password was accepted {how}"),
+            Err(e) => e,
+        };
+        let direct_err = login_error(
+            support::connect(&support::connection_string(
+                cluster.host(),
+                cluster.port(),
+                &db,
+                role,
+                Some("wrong"),
+            ))
+            .await,
+            "directly",
+        );
+        let via_err = login_error(
+            support::connect(&proxy.conn_str(&db, role, Some("wrong"))).await,
+            "through the proxy",
+        );
         assert_eq!(sqlstate(&via_err), sqlstate(&direct_err));
         assert_eq!(sqlstate(&via_err), "28P01");
     }
