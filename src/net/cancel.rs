@@ -4,7 +4,8 @@
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use tokio::io::AsyncWriteExt;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 #[derive(Default)]
@@ -40,14 +41,32 @@ impl CancelRegistry {
     }
 }
 
-/// Send a raw CancelRequest packet to the upstream and close.
+/// How long to wait for the server to confirm (by closing) that it processed a cancel.
+const CANCEL_CONFIRM: Duration = Duration::from_secs(5);
+
+/// Send a raw CancelRequest packet to the upstream and wait until the server closes the
+/// connection, which it does once it has signalled the backend.
+///
+/// Waiting matters: libpq's `PQcancel` waits for that close so that the client's next
+/// command cannot be hit by a cancel still in flight ("cancel zaps the wrong query"). The
+/// caller closes the client's cancel connection only after this returns, so the client
+/// keeps that guarantee through the proxy.
 pub async fn send_cancel(upstream: &str, raw: &[u8]) {
     match TcpStream::connect(upstream).await {
         Ok(mut s) => {
             if let Err(e) = s.write_all(raw).await {
                 tracing::warn!(error = %e, "sending cancel upstream failed");
+                return;
             }
             let _ = s.shutdown().await;
+            let mut sink = [0u8; 64];
+            let confirmed = tokio::time::timeout(CANCEL_CONFIRM, async {
+                while matches!(s.read(&mut sink).await, Ok(n) if n > 0) {}
+            })
+            .await;
+            if confirmed.is_err() {
+                tracing::warn!("the server did not close the cancel connection in time");
+            }
         }
         Err(e) => tracing::warn!(error = %e, "connecting upstream to cancel failed"),
     }

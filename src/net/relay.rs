@@ -16,7 +16,7 @@ use crate::session::frontend::Upstream;
 use crate::session::{BackendSession, FrontendSession, Pending};
 use crate::sql::StatementKind;
 use bytes::{Bytes, BytesMut};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -58,8 +58,7 @@ pub async fn run(
     let (client_rd, client_wr) = parts.client.into_split();
     let (server_rd, server_wr) = parts.server.into_split();
     let (tx, rx) = mpsc::channel(PENDING_CAPACITY);
-    let idle = Arc::new(AtomicBool::new(true));
-    let idle_flag = Arc::clone(&idle);
+    let progress = Arc::new(Progress::default());
     let mut up = ClientToServer {
         client: client_rd,
         buf: parts.client_buf,
@@ -67,7 +66,7 @@ pub async fn run(
         out: Outbox::default(),
         session: parts.frontend,
         pending: tx,
-        idle: Arc::clone(&idle),
+        progress: Arc::clone(&progress),
         catalog: Arc::clone(&parts.catalog),
         shared,
         user: user.clone(),
@@ -79,7 +78,8 @@ pub async fn run(
         out: Outbox::default(),
         session: parts.backend,
         pending: rx,
-        idle,
+        received: 0,
+        progress: Arc::clone(&progress),
         catalog: parts.catalog,
         shared,
         user,
@@ -90,7 +90,11 @@ pub async fn run(
     let mut down_fut = Box::pin(down.run());
     let end = tokio::select! {
         res = &mut up_fut => End::Client(res),
-        res = &mut down_fut => End::Server(res),
+        res = &mut down_fut => match res {
+            Ok(DownEnd::ClientGone) => End::ClientGone,
+            Ok(DownEnd::ServerClosed) => End::Server(Ok(())),
+            Err(e) => End::Server(Err(e)),
+        },
         _ = shutting_down(&mut shutdown) => End::Client(Err(ClientError {
             sqlstate: "57P01",
             message: "pgvigil is shutting down".into(),
@@ -102,8 +106,15 @@ pub async fn run(
         End::Client(Ok(())) => {
             // The client left: stop the server's work, then let it answer what it still
             // owes so those statements are audited, and close.
-            finish_upstream(&mut up, &idle_flag, &backend_key, shared).await;
+            finish_upstream(&mut up, &progress, &backend_key, shared).await;
             let _ = tokio::time::timeout(SERVER_DRAIN, &mut down_fut).await;
+            None
+        }
+        End::ClientGone => {
+            // Writing to the client failed: it left while the server was still answering.
+            // Before, this ended the relay like a server close, with no cancel and no
+            // Terminate, so a query that had stopped producing output kept running.
+            finish_upstream(&mut up, &progress, &backend_key, shared).await;
             None
         }
         End::Client(Err(e)) | End::Server(Err(e)) => Some(e),
@@ -115,7 +126,7 @@ pub async fn run(
             .client
             .write_all(&build::error_response("FATAL", err.sqlstate, &err.message))
             .await;
-        finish_upstream(&mut up, &idle_flag, &backend_key, shared).await;
+        finish_upstream(&mut up, &progress, &backend_key, shared).await;
     }
     let _ = down.client.shutdown().await;
     (down.session, Ended { error })
@@ -123,7 +134,41 @@ pub async fn run(
 
 enum End {
     Client(Result<(), ClientError>),
+    /// The server loop could not write to the client (the server loop has stopped).
+    ClientGone,
     Server(Result<(), ClientError>),
+}
+
+/// Why the server-to-client loop stopped without a protocol error.
+enum DownEnd {
+    /// The server closed the connection.
+    ServerClosed,
+    /// The client can no longer be written to: it left, just as if its reader saw EOF.
+    ClientGone,
+}
+
+/// How far the server has answered the client, shared by the two loops so that a client
+/// that leaves mid-query gets its server work cancelled.
+///
+/// Two counters rather than an "idle" flag: a flag that the server loop computes and then
+/// stores can overwrite the client loop's "busy" written in between (the client's message
+/// was sent but not yet seen by the server loop), and a query then keeps running after
+/// its client left. A count of what was sent versus what was answered has no such window.
+#[derive(Default)]
+struct Progress {
+    /// Pending entries the client loop has queued (one per message the server answers).
+    sent: AtomicU64,
+    /// `sent` as of the last moment the server loop had answered everything it had taken
+    /// from the queue; `u64::MAX` while it is still answering.
+    answered: AtomicU64,
+}
+
+impl Progress {
+    /// Whether every message sent upstream has been answered. Exact once the client loop
+    /// has stopped; a stale "no" only costs a harmless cancel.
+    fn is_idle(&self) -> bool {
+        self.answered.load(Ordering::Acquire) == self.sent.load(Ordering::Acquire)
+    }
 }
 
 async fn shutting_down(rx: &mut tokio::sync::watch::Receiver<bool>) {
@@ -134,11 +179,11 @@ async fn shutting_down(rx: &mut tokio::sync::watch::Receiver<bool>) {
 /// mid-query, then Terminate, so the server rolls back and frees the backend.
 async fn finish_upstream(
     up: &mut ClientToServer<'_>,
-    idle: &AtomicBool,
+    progress: &Progress,
     backend_key: &Option<(i32, Bytes)>,
     shared: &Shared,
 ) {
-    if !idle.load(Ordering::Acquire) {
+    if !progress.is_idle() {
         if let Some((pid, secret)) = backend_key {
             cancel::send_cancel(
                 &shared.config.upstream,
@@ -194,7 +239,7 @@ struct ClientToServer<'a> {
     out: Outbox,
     session: FrontendSession,
     pending: mpsc::Sender<Pending>,
-    idle: Arc<AtomicBool>,
+    progress: Arc<Progress>,
     catalog: Arc<Catalog>,
     shared: &'a Shared,
     user: Arc<str>,
@@ -246,7 +291,9 @@ impl ClientToServer<'_> {
             other => self.session.on_message(other, audit_ok, now),
         };
         if let Some(p) = step.pending {
-            self.idle.store(false, Ordering::Release);
+            // Counted before the message goes upstream, so "answered == sent" never holds
+            // while the server has work the server loop has not seen yet.
+            self.progress.sent.fetch_add(1, Ordering::AcqRel);
             self.send_pending(p).await?;
         }
         let written = match &step.upstream {
@@ -304,7 +351,9 @@ struct ServerToClient<'a> {
     out: Outbox,
     session: BackendSession,
     pending: mpsc::Receiver<Pending>,
-    idle: Arc<AtomicBool>,
+    /// Entries taken from `pending` so far.
+    received: u64,
+    progress: Arc<Progress>,
     catalog: Arc<Catalog>,
     shared: &'a Shared,
     user: Arc<str>,
@@ -312,8 +361,9 @@ struct ServerToClient<'a> {
 }
 
 impl ServerToClient<'_> {
-    /// Ends when the server closes (Ok) or sends something unframeable (Err).
-    async fn run(&mut self) -> Result<(), ClientError> {
+    /// Ends when the server closes or the client cannot be written to (Ok), or when the
+    /// server sends something unframeable (Err).
+    async fn run(&mut self) -> Result<DownEnd, ClientError> {
         let max = self.shared.config.max_message_bytes;
         loop {
             let now = Now {
@@ -324,18 +374,20 @@ impl ServerToClient<'_> {
                 frame::split_frame(&mut self.buf, max).map_err(protocol_error)?
             {
                 if !self.on_frame(frame, now).await? {
-                    return Ok(());
+                    return Ok(DownEnd::ClientGone);
                 }
             }
             if self.out.flush(&mut self.client).await.is_err() {
-                return Ok(());
+                return Ok(DownEnd::ClientGone);
             }
-            self.idle.store(
-                self.session.is_idle() && self.pending.is_empty(),
-                Ordering::Release,
-            );
+            let answered = if self.session.is_idle() {
+                self.received
+            } else {
+                u64::MAX
+            };
+            self.progress.answered.store(answered, Ordering::Release);
             match self.server.read_buf(&mut self.buf).await {
-                Ok(0) | Err(_) => return Ok(()),
+                Ok(0) | Err(_) => return Ok(DownEnd::ServerClosed),
                 Ok(_) => {}
             }
         }
@@ -344,6 +396,7 @@ impl ServerToClient<'_> {
     /// Returns false when the client can no longer be written to.
     async fn on_frame(&mut self, frame: Frame, now: Now) -> Result<bool, ClientError> {
         while let Ok(p) = self.pending.try_recv() {
+            self.received += 1;
             self.session.push(p);
         }
         if frame.tag == b'T' {

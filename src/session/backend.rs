@@ -59,6 +59,9 @@ pub struct BackendSession {
     /// After an error in an extended-protocol batch the server skips to Sync; so do we.
     skipping: bool,
     run: Option<Run>,
+    /// A COPY FROM STDIN ended on the server before the client's CopyDone/CopyFail arrived;
+    /// see [`BackendSession::end_copy_in`].
+    copy_end_owed: bool,
     /// Index of the next statement of the Query at the head of the queue.
     query_index: usize,
     seq: u64,
@@ -89,6 +92,7 @@ impl BackendSession {
             portals: HashMap::new(),
             skipping: false,
             run: None,
+            copy_end_owed: false,
             query_index: 0,
             seq: 0,
             application_name,
@@ -97,6 +101,18 @@ impl BackendSession {
     }
 
     pub fn push(&mut self, pending: Pending) {
+        if self.copy_end_owed {
+            match pending {
+                // The end of a COPY the server already finished: it will not be answered.
+                Pending::CopyEnd => {
+                    self.copy_end_owed = false;
+                    return;
+                }
+                Pending::Sync => {}
+                // A client that moved on to new commands will not end that COPY any more.
+                _ => self.copy_end_owed = false,
+            }
+        }
         self.queue.push_back(pending);
     }
 
@@ -370,35 +386,40 @@ impl BackendSession {
             _ => {}
         }
         if run.copy_in {
-            self.drop_copy_syncs();
+            self.end_copy_in();
         }
         let ev = self.statement_event(run, catalog, now, outcome, sqlstate, tag_rows, suspended);
         events.push(ev);
     }
 
-    /// Syncs sent while the server was in copy-in mode are ignored by it; forget them.
-    fn drop_copy_syncs(&mut self) {
+    /// The server has left copy-in mode (CommandComplete or ErrorResponse for a COPY FROM
+    /// STDIN). PostgreSQL ignores Syncs that arrive in copy-in mode and silently drops copy
+    /// messages that arrive after it has left it, so neither gets an answer: forget the Syncs
+    /// the client sent along with its data (drivers send one right after Execute, before any
+    /// data) and the CopyDone/CopyFail that ends it. When the server failed on a row while
+    /// the client was still streaming, that CopyDone/CopyFail has not been sent yet; it is
+    /// owed, and dropped on arrival. Without this, one Sync too many stays queued and every
+    /// later answer is matched to the wrong message (statements go unaudited, registries
+    /// drift).
+    ///
+    /// Assumes what every driver does: no Sync interleaved within the copy data after the
+    /// row that failed (PostgreSQL would answer such a Sync).
+    fn end_copy_in(&mut self) {
         let start = usize::from(matches!(self.queue.front(), Some(Pending::Query { .. })));
-        let Some(end) = self
-            .queue
-            .iter()
-            .skip(start)
-            .position(|p| matches!(p, Pending::CopyEnd))
-        else {
-            return;
-        };
-        let end = start + end;
         let mut idx = start;
-        let mut removed = 0;
-        while idx + removed <= end {
-            match self.queue.get(idx) {
-                Some(Pending::Sync | Pending::CopyEnd) => {
+        while idx < self.queue.len() {
+            match self.queue[idx] {
+                Pending::Sync => {
                     self.queue.remove(idx);
-                    removed += 1;
+                }
+                Pending::CopyEnd => {
+                    self.queue.remove(idx);
+                    return;
                 }
                 _ => idx += 1,
             }
         }
+        self.copy_end_owed = true;
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -505,5 +526,145 @@ impl BackendSession {
     /// The database user of this session.
     pub fn user(&self) -> &str {
         &self.info.user
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The backend half driven by scripted server messages, around COPY FROM STDIN.
+
+    use super::*;
+    use crate::session::catalog::StaticCatalog;
+
+    fn session() -> BackendSession {
+        let info = Arc::new(SessionInfo {
+            session_id: "s".into(),
+            user: "u".into(),
+            database: "d".into(),
+            client_addr: "127.0.0.1".into(),
+            client_port: 1,
+            tls: false,
+        });
+        BackendSession::new(info, Arc::new(Policy::unclassified()), None)
+    }
+
+    fn frame(tag: u8, body: &[u8]) -> Frame {
+        let mut v = vec![tag];
+        v.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+        v.extend_from_slice(body);
+        Frame {
+            tag,
+            bytes: Bytes::from(v),
+        }
+    }
+
+    /// Feed server messages; returns the number of audit events produced.
+    fn server(s: &mut BackendSession, frames: &[Frame]) -> usize {
+        let now = Now {
+            mono: Instant::now(),
+            wall: SystemTime::now(),
+        };
+        let mut events = Vec::new();
+        for f in frames {
+            s.on_message(f, &StaticCatalog::default(), now, &mut events)
+                .unwrap();
+        }
+        events.len()
+    }
+
+    fn copy_in_response() -> Frame {
+        frame(b'G', &[0, 0, 0])
+    }
+
+    fn error() -> Frame {
+        let e = build::error_response("ERROR", "22P02", "bad row");
+        Frame {
+            tag: b'E',
+            bytes: e,
+        }
+    }
+
+    fn complete(tag: &str) -> Frame {
+        frame(b'C', format!("{tag}\0").as_bytes())
+    }
+
+    fn ready() -> Frame {
+        frame(b'Z', b"I")
+    }
+
+    fn bind_execute_sync(s: &mut BackendSession) {
+        s.push(Pending::Bind {
+            portal: "".into(),
+            statement: "".into(),
+            refusal: None,
+        });
+        s.push(Pending::Execute {
+            portal: "".into(),
+            started: Instant::now(),
+        });
+        s.push(Pending::Sync);
+    }
+
+    fn query(s: &mut BackendSession) {
+        s.push(Pending::Query {
+            statements: Vec::new(),
+            started: Instant::now(),
+            refusal: None,
+        });
+    }
+
+    #[test]
+    fn extended_copy_success_drops_the_sync_sent_before_the_data() {
+        let mut s = session();
+        bind_execute_sync(&mut s);
+        server(&mut s, &[frame(b'2', &[]), copy_in_response()]);
+        s.push(Pending::CopyEnd);
+        s.push(Pending::Sync);
+        assert_eq!(server(&mut s, &[complete("COPY 1"), ready()]), 1);
+        assert!(s.is_idle());
+    }
+
+    #[test]
+    fn extended_copy_failing_while_the_client_streams_stays_in_step() {
+        let mut s = session();
+        bind_execute_sync(&mut s);
+        // The server fails on a row before the client's CopyDone/CopyFail has arrived.
+        assert_eq!(
+            server(&mut s, &[frame(b'2', &[]), copy_in_response(), error()]),
+            1
+        );
+        s.push(Pending::CopyEnd);
+        s.push(Pending::Sync);
+        server(&mut s, &[ready()]);
+        assert!(s.is_idle(), "{:?}", s.queue);
+        query(&mut s);
+        assert_eq!(server(&mut s, &[complete("SELECT 1"), ready()]), 1);
+        assert!(s.is_idle());
+    }
+
+    #[test]
+    fn simple_copy_failing_while_the_client_streams_stays_in_step() {
+        let mut s = session();
+        query(&mut s);
+        assert_eq!(server(&mut s, &[copy_in_response(), error(), ready()]), 1);
+        assert!(s.is_idle());
+        // psql ends the COPY after the server already has; the server drops that message.
+        s.push(Pending::CopyEnd);
+        query(&mut s);
+        assert_eq!(server(&mut s, &[complete("SELECT 1"), ready()]), 1);
+        assert!(s.is_idle(), "{:?}", s.queue);
+    }
+
+    #[test]
+    fn an_owed_copy_end_is_forgotten_once_the_client_moves_on() {
+        let mut s = session();
+        query(&mut s);
+        server(&mut s, &[copy_in_response(), error(), ready()]);
+        // No CopyDone ever comes; a later COPY's end must still be expected.
+        query(&mut s);
+        server(&mut s, &[copy_in_response()]);
+        s.push(Pending::CopyEnd);
+        assert_eq!(server(&mut s, &[complete("COPY 3"), ready()]), 1);
+        assert!(s.is_idle(), "{:?}", s.queue);
     }
 }

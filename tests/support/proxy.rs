@@ -17,6 +17,8 @@ pub struct ProxyOptions {
     pub on_audit_failure: Option<AuditFailureMode>,
     /// Use this audit path instead of a fresh one in a temporary directory.
     pub audit_log: Option<PathBuf>,
+    /// Override `max_message_bytes` (the framing limit for one message).
+    pub max_message_bytes: Option<usize>,
 }
 
 /// A running proxy; `shutdown` flushes the audit trail and returns its events.
@@ -58,6 +60,9 @@ impl TestProxy {
         .expect("test proxy configuration");
         if let Some(mode) = opts.on_audit_failure {
             config.audit.on_failure = mode;
+        }
+        if let Some(max) = opts.max_message_bytes {
+            config.max_message_bytes = max;
         }
         let (addr_tx, addr_rx) = mpsc::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();

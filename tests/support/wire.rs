@@ -64,6 +64,15 @@ impl RawConn {
         conn
     }
 
+    /// Open a session (trust authentication) with these startup parameters; returns the
+    /// connection and the startup messages (including BackendKeyData 'K').
+    pub fn connect_params(addr: SocketAddr, params: &[(&str, &str)]) -> (RawConn, Vec<Msg>) {
+        let mut conn = RawConn::open(addr);
+        conn.send(&startup(params));
+        let msgs = conn.read_until_ready(1);
+        (conn, msgs)
+    }
+
     /// Just the TCP connection, nothing sent.
     pub fn open(addr: SocketAddr) -> RawConn {
         let stream = TcpStream::connect(addr).expect("tcp connect");
@@ -282,6 +291,22 @@ pub fn copy_fail(reason: &str) -> Vec<u8> {
     let mut b = Vec::new();
     cstr(&mut b, reason);
     msg(b'f', &b)
+}
+
+/// The (pid, secret) of a BackendKeyData message among `msgs`.
+pub fn backend_key(msgs: &[Msg]) -> Option<(i32, Vec<u8>)> {
+    let k = msgs.iter().find(|m| m.tag == b'K')?;
+    let pid = i32::from_be_bytes(k.body.get(..4)?.try_into().ok()?);
+    Some((pid, k.body[4..].to_vec()))
+}
+
+/// A CancelRequest packet (sent on a fresh connection instead of a startup packet).
+pub fn cancel_request(pid: i32, secret: &[u8]) -> Vec<u8> {
+    let mut v = ((12 + secret.len()) as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(&80_877_102u32.to_be_bytes());
+    v.extend_from_slice(&pid.to_be_bytes());
+    v.extend_from_slice(secret);
+    v
 }
 
 pub fn ssl_request() -> Vec<u8> {
