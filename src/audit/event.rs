@@ -67,11 +67,11 @@ pub struct AuditEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statement_kind: Option<StatementKind>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tables: Option<Vec<String>>,
+    pub tables: Option<Arc<[String]>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub columns: Option<Vec<ColumnAccess>>,
+    pub columns: Option<Arc<[ColumnAccess]>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub classes: Option<Vec<Class>>,
+    pub classes: Option<Arc<[Class]>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
     /// Normalized text (no literal values), capped by the writer.

@@ -27,6 +27,7 @@ pub struct Catalog {
     config: CatalogConfig,
     maps: RwLock<Maps>,
     client: Mutex<ClientSlot>,
+    generation: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -47,6 +48,7 @@ impl Catalog {
             config,
             maps: RwLock::default(),
             client: Mutex::default(),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -55,6 +57,8 @@ impl Catalog {
         if let Ok(mut m) = self.maps.write() {
             *m = Maps::default();
         }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// Make sure these relation names are known, fetching the missing ones.
@@ -227,6 +231,10 @@ impl CatalogView for Catalog {
 
     fn schemas(&self) -> Option<Arc<[String]>> {
         self.maps.read().ok()?.schemas.clone()
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::catalog::CatalogView;
 use super::pending::Pending;
-use super::resolve::PlannedStatement;
+use super::resolve::{PlannedStatement, StatementShape};
 use crate::audit::{AuditEvent, ColumnAccess, EventKind, Outcome, SessionInfo};
 use crate::error::ClientError;
 use crate::policy::{Class, Policy};
@@ -70,6 +70,8 @@ pub struct BackendSession {
     roles: Vec<String>,
     /// Transaction status of the last ReadyForQuery (`I`, `T`, `E`).
     pub status: u8,
+    attributions: HashMap<AttributionKey, Attribution>,
+    attributions_generation: u64,
 }
 
 impl BackendSession {
@@ -97,6 +99,8 @@ impl BackendSession {
             seq: 0,
             application_name,
             status: b'I',
+            attributions: HashMap::new(),
+            attributions_generation: 0,
         }
     }
 
@@ -434,12 +438,7 @@ impl BackendSession {
         suspended: bool,
     ) -> AuditEvent {
         let mut ev = self.event(EventKind::Statement, now);
-        let (tables, columns, classes) = attribute(
-            run.plan.as_deref(),
-            run.result.as_deref(),
-            catalog,
-            &self.policy,
-        );
+        let attribution = self.attribution(&run, catalog);
         if let Some(plan) = &run.plan {
             ev.statement_kind = Some(plan.kind);
             ev.fingerprint = Some(plan.fingerprint.clone());
@@ -449,9 +448,9 @@ impl BackendSession {
             ev.traceparent = plan.traceparent.clone();
             ev.hmac_source = Some(Arc::clone(&plan.text));
         }
-        ev.tables = Some(tables);
-        ev.columns = Some(columns);
-        ev.classes = Some(classes);
+        ev.tables = Some(attribution.tables);
+        ev.columns = Some(attribution.columns);
+        ev.classes = Some(attribution.classes);
         ev.rows = Some(tag_rows.unwrap_or(run.rows));
         ev.bytes = Some(run.bytes);
         ev.duration_ms = Some(
@@ -469,6 +468,90 @@ impl BackendSession {
         ev.sqlstate = sqlstate;
         ev.suspended = suspended;
         ev
+    }
+}
+
+impl BackendSession {
+    /// The attribution of a finished statement, computed once per statement shape and
+    /// result-column layout (per catalog generation) and shared by every later execution.
+    fn attribution(&mut self, run: &Run, catalog: &dyn CatalogView) -> Attribution {
+        let generation = catalog.generation();
+        if generation != self.attributions_generation || self.attributions.len() >= MAX_ATTRIBUTIONS
+        {
+            self.attributions.clear();
+            self.attributions_generation = generation;
+        }
+        let key = AttributionKey {
+            shape: run.plan.as_ref().map(|p| Arc::clone(&p.shape)),
+            result: run.result.clone(),
+        };
+        if let Some(hit) = self.attributions.get(&key) {
+            return hit.clone();
+        }
+        let (tables, columns, classes) = attribute(
+            run.plan.as_deref(),
+            run.result.as_deref(),
+            catalog,
+            &self.policy,
+        );
+        let made = Attribution {
+            tables: tables.into(),
+            columns: columns.into(),
+            classes: classes.into(),
+        };
+        // Only cache what the catalog could fully resolve, so a lookup that was missing
+        // (catalog unreachable for a moment) is retried next time.
+        let complete = run
+            .result
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .all(|o| o.table_oid == 0 || catalog.relation(o.table_oid).is_some());
+        if complete {
+            self.attributions.insert(key, made.clone());
+        }
+        made
+    }
+}
+
+/// Bound on cached attributions per session; cleared when full.
+const MAX_ATTRIBUTIONS: usize = 1024;
+
+#[derive(Debug, Clone)]
+struct Attribution {
+    tables: Arc<[String]>,
+    columns: Arc<[ColumnAccess]>,
+    classes: Arc<[Class]>,
+}
+
+/// A statement shape (by identity: the key holds it, so its address cannot be reused)
+/// and a result layout (by value).
+#[derive(Debug, Clone)]
+struct AttributionKey {
+    shape: Option<Arc<StatementShape>>,
+    result: Option<Arc<[ColumnOrigin]>>,
+}
+
+impl PartialEq for AttributionKey {
+    fn eq(&self, other: &Self) -> bool {
+        let same_shape = match (&self.shape, &other.shape) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        same_shape && self.result == other.result
+    }
+}
+
+impl Eq for AttributionKey {}
+
+impl std::hash::Hash for AttributionKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.shape
+            .as_ref()
+            .map(|s| Arc::as_ptr(s) as usize)
+            .hash(state);
+        self.result.hash(state);
     }
 }
 

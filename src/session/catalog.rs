@@ -24,6 +24,11 @@ pub trait CatalogView {
     fn schemas(&self) -> Option<Arc<[String]>> {
         None
     }
+    /// Changes whenever cached catalog facts were dropped (after DDL), so anything derived
+    /// from them must be derived again.
+    fn generation(&self) -> u64 {
+        0
+    }
 }
 
 /// A fixed catalog, for tests and for when the upstream catalog cannot be read.

@@ -6,12 +6,13 @@ use super::catalog::CatalogView;
 use crate::audit::ColumnAccess;
 use crate::policy::{Class, Policy};
 use crate::sql::{RelationName, SessionEffect, StatementInfo, StatementKind, Tags};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-/// A statement ready to audit: resolved names, classes, and the metadata of its text.
-#[derive(Debug, Clone)]
-pub struct PlannedStatement {
+/// What a statement touches, resolved: depends only on its normalized text, the session's
+/// name-resolution state and the catalog, so one shape serves every execution of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementShape {
     pub kind: StatementKind,
     /// `schema.table`, resolved.
     pub tables: Vec<(String, String)>,
@@ -19,6 +20,12 @@ pub struct PlannedStatement {
     pub table_classes: Vec<Class>,
     pub normalized: String,
     pub fingerprint: String,
+}
+
+/// A statement ready to audit: its shared shape plus what varies per execution.
+#[derive(Debug, Clone)]
+pub struct PlannedStatement {
+    pub shape: Arc<StatementShape>,
     pub actor: Option<String>,
     pub request_id: Option<String>,
     pub traceparent: Option<String>,
@@ -35,7 +42,21 @@ pub struct NameContext {
     temp_tables: HashSet<String>,
     /// `SET pgvigil.actor`; sqlcommenter tags on a statement take precedence.
     pub actor: Option<String>,
+    /// Shapes planned under the current search_path, temp tables and catalog generation.
+    shapes: HashMap<String, Arc<StatementShape>>,
+    shapes_generation: u64,
 }
+
+impl std::ops::Deref for PlannedStatement {
+    type Target = StatementShape;
+
+    fn deref(&self) -> &StatementShape {
+        &self.shape
+    }
+}
+
+/// Bound on cached shapes per session; cleared when full (workloads reuse few shapes).
+const MAX_SHAPES: usize = 1024;
 
 impl NameContext {
     /// From the startup parameters (`search_path`, or `-c search_path=` in `options`).
@@ -58,11 +79,16 @@ impl NameContext {
             search_path: default_path.clone(),
             default_path,
             temp_tables: HashSet::new(),
+            shapes: HashMap::new(),
+            shapes_generation: 0,
             actor: None,
         }
     }
 
     pub fn apply(&mut self, effect: &SessionEffect) {
+        if !matches!(effect, SessionEffect::Actor(_)) {
+            self.shapes.clear();
+        }
         match effect {
             SessionEffect::SearchPath(p) => self.search_path = p.clone(),
             SessionEffect::ResetSearchPath => self.search_path = self.default_path.clone(),
@@ -128,13 +154,42 @@ impl NameContext {
 
     /// Plan one analysed statement under the current state.
     pub fn plan(
-        &self,
+        &mut self,
         info: &StatementInfo,
         tags: &Tags,
         text: &Arc<str>,
         catalog: &dyn CatalogView,
         policy: &Policy,
     ) -> PlannedStatement {
+        let generation = catalog.generation();
+        if generation != self.shapes_generation || self.shapes.len() >= MAX_SHAPES {
+            self.shapes.clear();
+            self.shapes_generation = generation;
+        }
+        let shape = match self.shapes.get(&info.normalized) {
+            Some(shape) => Arc::clone(shape),
+            None => {
+                let shape = Arc::new(self.shape(info, catalog, policy));
+                self.shapes
+                    .insert(info.normalized.clone(), Arc::clone(&shape));
+                shape
+            }
+        };
+        PlannedStatement {
+            shape,
+            actor: tags.actor.clone().or_else(|| self.actor.clone()),
+            request_id: tags.request_id.clone(),
+            traceparent: tags.traceparent.clone(),
+            text: Arc::clone(text),
+        }
+    }
+
+    fn shape(
+        &self,
+        info: &StatementInfo,
+        catalog: &dyn CatalogView,
+        policy: &Policy,
+    ) -> StatementShape {
         let tables: Vec<(String, String)> = info
             .relations
             .iter()
@@ -161,17 +216,13 @@ impl NameContext {
                 })
             })
             .collect();
-        PlannedStatement {
+        StatementShape {
             kind: info.kind,
             tables,
             columns,
             table_classes,
             normalized: info.normalized.clone(),
             fingerprint: info.fingerprint.clone(),
-            actor: tags.actor.clone().or_else(|| self.actor.clone()),
-            request_id: tags.request_id.clone(),
-            traceparent: tags.traceparent.clone(),
-            text: Arc::clone(text),
         }
     }
 }
