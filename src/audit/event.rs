@@ -60,10 +60,10 @@ pub struct AuditEvent {
     /// Always present: a session that set none has Postgres' default, the empty string,
     /// and the schema requires the field so collectors need no special case.
     #[serde(serialize_with = "empty_if_none")]
-    pub application_name: Option<String>,
+    pub application_name: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
-    pub roles: Vec<String>,
+    pub roles: Arc<[String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statement_kind: Option<StatementKind>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,7 +116,7 @@ impl AuditEvent {
             seq,
             application_name: None,
             actor: None,
-            roles: Vec::new(),
+            roles: Arc::from(Vec::new()),
             statement_kind: None,
             tables: None,
             columns: None,
@@ -138,7 +138,7 @@ impl AuditEvent {
     }
 }
 
-fn empty_if_none<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+fn empty_if_none<S: serde::Serializer>(v: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(v.as_deref().unwrap_or(""))
 }
 

@@ -19,6 +19,8 @@ use tokio::sync::mpsc;
 
 /// Largest number of events serialized into one write.
 const BATCH: usize = 1024;
+/// Statement texts whose HMAC the writer remembers (see `hmac_of`).
+const HMAC_CACHE: usize = 4096;
 /// How long the writer pauses after a partial batch (see `run`).
 const COALESCE: Duration = Duration::from_millis(2);
 const RETRY_EVERY: Duration = Duration::from_millis(500);
@@ -71,6 +73,7 @@ impl AuditWriter {
             healthy: Arc::clone(&healthy),
             last_sync: Instant::now(),
             ids: EventIds::seeded(),
+            hmacs: std::collections::HashMap::new(),
         };
         let thread = std::thread::Builder::new()
             .name("pgvigil-audit".into())
@@ -99,6 +102,7 @@ struct WriterState {
     healthy: Arc<AtomicBool>,
     last_sync: Instant,
     ids: EventIds,
+    hmacs: std::collections::HashMap<usize, (Arc<str>, String)>,
 }
 
 /// Version-4 UUIDs from a SplitMix64 stream seeded once from the OS generator: unique per
@@ -166,7 +170,7 @@ impl WriterState {
             ev.ts = super::event::rfc3339(ev.at);
         }
         if let Some(text) = ev.hmac_source.take() {
-            ev.query_hmac = Some(self.hmac_hex(&text));
+            ev.query_hmac = Some(self.hmac_of(text));
         }
         if let Some(q) = ev.query.as_mut() {
             cap_chars(q, self.query_max_chars);
@@ -177,6 +181,24 @@ impl WriterState {
             tracing::error!(event_id = %ev.event_id, "audit event could not be serialized");
         }
         buf.push(b'\n');
+    }
+
+    /// Prepared statements send the same text object with every execution; its HMAC is
+    /// kept by address while the text is still held elsewhere (the statement registry),
+    /// which the cache entry's own reference keeps from being reused.
+    fn hmac_of(&mut self, text: Arc<str>) -> String {
+        let key = Arc::as_ptr(&text) as *const u8 as usize;
+        if let Some((_, mac)) = self.hmacs.get(&key) {
+            return mac.clone();
+        }
+        let mac = self.hmac_hex(&text);
+        if Arc::strong_count(&text) > 1 {
+            if self.hmacs.len() >= HMAC_CACHE {
+                self.hmacs.clear();
+            }
+            self.hmacs.insert(key, (text, mac.clone()));
+        }
+        mac
     }
 
     fn hmac_hex(&self, text: &str) -> String {

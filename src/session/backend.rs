@@ -65,9 +65,9 @@ pub struct BackendSession {
     /// Index of the next statement of the Query at the head of the queue.
     query_index: usize,
     seq: u64,
-    application_name: Option<String>,
+    application_name: Option<Arc<str>>,
     /// The policy roles of this session's user, stamped on every event.
-    roles: Vec<String>,
+    roles: Arc<[String]>,
     /// Transaction status of the last ReadyForQuery (`I`, `T`, `E`).
     pub status: u8,
     attributions: HashMap<AttributionKey, Attribution>,
@@ -84,7 +84,8 @@ impl BackendSession {
             .roles_of(&info.user)
             .iter()
             .map(|r| r.name.clone())
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
         Self {
             roles,
             info,
@@ -97,7 +98,7 @@ impl BackendSession {
             copy_end_owed: false,
             query_index: 0,
             seq: 0,
-            application_name,
+            application_name: application_name.map(Arc::from),
             status: b'I',
             attributions: HashMap::new(),
             attributions_generation: 0,
@@ -364,7 +365,7 @@ impl BackendSession {
     fn on_parameter_status(&mut self, body: &[u8]) {
         let mut r = crate::protocol::reader::BodyReader::new(body);
         if let (Ok("application_name"), Ok(v)) = (r.cstr(), r.cstr()) {
-            self.application_name = Some(v.to_owned());
+            self.application_name = Some(Arc::from(v));
         }
     }
 
