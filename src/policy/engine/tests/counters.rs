@@ -1,0 +1,1 @@
+//! Rate limits and failed logins: windows, thresholds, locks and bounded memory.
