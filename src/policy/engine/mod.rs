@@ -138,24 +138,28 @@ impl Engine {
         };
         let (mut hits, mut row_alerts, mut row_blocks) = (Vec::new(), Vec::new(), Vec::new());
         for rule in self.policy.rules() {
+            let threshold = match matching::evaluate(rule, &facts) {
+                Match::No => continue,
+                Match::Now => None,
+                Match::AboveRows(n) => Some(n),
+            };
+            // Built only on a match: most rules miss most statements.
             let hit = RuleHit {
                 name: rule.name.clone(),
                 action: rule.action,
                 severity: rule.severity,
                 mode: rule.mode,
             };
-            match matching::evaluate(rule, &facts) {
-                Match::No => {}
-                Match::Now => hits.push(hit),
-                Match::AboveRows(n) if hit.effective() == Decision::Block => {
-                    row_blocks.push((n, hit))
-                }
-                Match::AboveRows(n) => row_alerts.push((n, hit)),
+            match threshold {
+                None => hits.push(hit),
+                Some(n) if hit.effective() == Decision::Block => row_blocks.push((n, hit)),
+                Some(n) => row_alerts.push((n, hit)),
             }
         }
         let rule_decision = hits.iter().map(RuleHit::effective).max();
         let (decision, message) = if !perms.missing.is_empty() {
-            let missing = perms.missing.join(", ");
+            // `a|b` in the audit; spelled out for the client.
+            let missing = perms.missing.join(", ").replace('|', " or ");
             (
                 Decision::Block,
                 format!("permission denied: requires {missing}"),

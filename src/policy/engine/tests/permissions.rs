@@ -36,7 +36,10 @@ fn support_bot_writing_customers_is_denied_with_required_and_held() {
     let v = decide(&engine, &access);
     assert_eq!(v.decision, Decision::Block);
     assert_eq!(v.sqlstate, Some(SQLSTATE_DENIED));
-    assert!(v.message.contains("confidential:write"), "{}", v.message);
+    assert_eq!(
+        v.message,
+        "permission denied: requires confidential:write or table:public.customers:write"
+    );
     assert_eq!(
         v.permissions_required,
         ["confidential:write|table:public.customers:write"]
