@@ -10,6 +10,8 @@
 //! - [`protocol`]: framing on the 5-byte header and the few messages we decode or build. No I/O.
 //! - [`sql`]: statement analysis (kind, tables, columns), normalization, sqlcommenter tags. No I/O.
 //! - [`policy`]: classification files -> compiled [`policy::Policy`]. No I/O beyond reading files.
+//!   [`policy::engine`] turns a statement's access into a `Verdict`; it uses `sql` types
+//!   (`StatementKind`), the one edge between those two siblings: `sql` never uses `policy`.
 //! - [`audit`]: the [`audit::AuditEvent`] record and the bounded writer task (JSON lines).
 //! - [`session`]: per-connection state for each direction: messages in, actions out. No sockets.
 //! - [`net`]: listener, handshake, relay loops, catalog lookups, cancel routing: the only sockets.

@@ -18,6 +18,8 @@ mod security;
 mod tables;
 mod values;
 
+pub mod engine;
+
 #[cfg(test)]
 mod tests;
 

@@ -295,7 +295,7 @@ impl StatementKindMatch {
 }
 
 /// Business hours of an `outside_hours` condition: the rule matches outside them.
-/// Only the shape of the zone name is checked at load time (no tz database yet).
+/// Only the shape of the zone name is checked at load time; `engine::Engine::new` resolves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BusinessHours {
     /// Monday first: `days[0]` is Monday, `days[6]` Sunday.

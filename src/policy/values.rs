@@ -76,8 +76,8 @@ const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 /// `Mon-Fri 08:00-18:00 Europe/Berlin`: days (ranges and lists, `Mon-Fri,Sun`), local hours
 /// `HH:MM-HH:MM` (end may be `24:00`; an end before the start runs past midnight), and a
-/// zone name whose shape looks like IANA. The zone is not looked up: there is no tz
-/// database in the build yet, so a well-formed but unknown zone passes here.
+/// zone name whose shape looks like IANA. The zone is looked up in the system tz database
+/// when `engine::Engine` is built (an unknown zone fails there), not while loading.
 pub(crate) fn parse_business_hours(text: &str) -> Result<BusinessHours, String> {
     let expected =
         "expected \"<days> HH:MM-HH:MM <Zone>\", e.g. \"Mon-Fri 08:00-18:00 Europe/Berlin\"";
