@@ -21,6 +21,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod control;
 pub mod demo;
 pub mod error;
 pub mod net;

@@ -103,7 +103,10 @@ fn serve(args: ServeArgs) -> ExitCode {
         let upstream = config.upstream.clone();
         let proxy = match Proxy::start(config).await {
             Ok(p) => p,
-            Err(e @ pgvigil::net::listener::StartError::Policy(_)) => {
+            Err(
+                e @ (pgvigil::net::listener::StartError::Policy(_)
+                | pgvigil::net::listener::StartError::Engine(_)),
+            ) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }

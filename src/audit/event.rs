@@ -14,6 +14,9 @@ pub enum EventKind {
     Disconnect,
     AuthOk,
     AuthFailed,
+    Alert,
+    Approval,
+    Reload,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -99,6 +102,24 @@ pub struct AuditEvent {
     /// Execute stopped at its row limit (PortalSuspended); more rows may follow.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub suspended: bool,
+    /// Names of the policy rules that matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions_required: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions_held: Option<Vec<String>>,
+    /// Alert events: the rule (or guard) that raised it, and its severity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<&'static str>,
+    /// Client-safe explanation (alerts, refusals, approvals, reloads): never a data value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Kind-specific details (approval fields, alert context).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
     /// The raw statement text, only so the writer can HMAC it: never serialized.
     #[serde(skip)]
     pub hmac_source: Option<Arc<str>>,
@@ -133,6 +154,13 @@ impl AuditEvent {
             request_id: None,
             traceparent: None,
             suspended: false,
+            rules: None,
+            permissions_required: None,
+            permissions_held: None,
+            rule: None,
+            severity: None,
+            message: None,
+            detail: None,
             hmac_source: None,
         }
     }

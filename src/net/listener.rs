@@ -27,6 +27,7 @@ pub struct Shared {
     pub cancels: CancelRegistry,
     pub analyses: AnalysisCache,
     pub shutdown: watch::Receiver<bool>,
+    pub control: Arc<crate::control::Control>,
 }
 
 impl Shared {
@@ -49,6 +50,8 @@ pub enum StartError {
     },
     #[error("{0}")]
     Policy(#[from] crate::policy::PolicyErrors),
+    #[error("{0}")]
+    Engine(#[from] crate::policy::engine::EngineError),
 }
 
 /// A running proxy.
@@ -57,6 +60,9 @@ pub struct Proxy {
     shutdown: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
     writer: AuditWriter,
+    /// Publishes a new engine on reload; sessions see it from their next statement.
+    #[allow(dead_code)]
+    engine_tx: watch::Sender<Arc<crate::policy::engine::Engine>>,
 }
 
 impl Proxy {
@@ -83,14 +89,24 @@ impl Proxy {
             source,
         })?;
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let policy = Arc::new(policy);
+        let engine = Arc::new(crate::policy::engine::Engine::new(Arc::clone(&policy))?);
+        let (engine_tx, engine_rx) = watch::channel(engine);
+        let control = Arc::new(crate::control::Control {
+            engine: engine_rx,
+            approvals: crate::control::ApprovalStore::default(),
+            guards: crate::control::Guards::new(&policy),
+            alerts: crate::control::AlertSink::new(audit.clone()),
+        });
         let shared = Arc::new(Shared {
             catalogs: Catalogs::new(config.upstream.clone(), config.catalog.clone()),
             config,
-            policy: Arc::new(policy),
+            policy,
             audit,
             cancels: CancelRegistry::default(),
             analyses: AnalysisCache::new(10_000),
             shutdown: shutdown_rx,
+            control,
         });
         let accept = tokio::spawn(accept_loop(listener, shared));
         Ok(Proxy {
@@ -98,6 +114,7 @@ impl Proxy {
             shutdown,
             accept,
             writer,
+            engine_tx,
         })
     }
 
