@@ -14,7 +14,7 @@
 #   PGVIGIL_SKIP=1     leave pgvigil out (no build); direct and PgBouncer only
 #   NO_BUILD=1         do not run `cargo build --release` first
 #   PGVIGIL_BIN=target/release/pgvigil
-#   CLASSIFICATION=classification/example.yaml
+#   CLASSIFICATION=benches/classification.yaml   (pgbench tables classified, a dozen rules)
 #   PGVIGIL_PG_BIN=/usr/lib/postgresql/15/bin   server + pgbench binaries (else auto-detected)
 #   PGBOUNCER=/usr/sbin/pgbouncer
 #   KEEP=1             keep the work directory (logs, audit.jsonl) instead of removing it
@@ -39,7 +39,7 @@ KEEP=${KEEP:-0}
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$(pwd)
 PGVIGIL_BIN=${PGVIGIL_BIN:-$REPO/target/release/pgvigil}
-CLASSIFICATION=${CLASSIFICATION:-$REPO/classification/example.yaml}
+CLASSIFICATION=${CLASSIFICATION:-$REPO/benches/classification.yaml}
 
 die() { echo "pgbench_compare: $*" >&2; exit 1; }
 log() { echo "# $*" >&2; }
