@@ -4,6 +4,7 @@
 
 use super::catalog::CatalogView;
 use crate::audit::ColumnAccess;
+use crate::policy::engine::Access;
 use crate::policy::{Class, Policy};
 use crate::sql::{RelationName, SessionEffect, StatementInfo, StatementKind, Tags};
 use std::collections::{HashMap, HashSet};
@@ -20,6 +21,20 @@ pub struct StatementShape {
     pub table_classes: Vec<Class>,
     pub normalized: String,
     pub fingerprint: String,
+    /// What the policy engine is asked about, built once per shape: the engine then costs
+    /// no per-statement allocation for names.
+    pub access: Access,
+    /// The SQL cursor this statement declares or reads from, if any: FETCH names only the
+    /// cursor, so its data and row counts come from the DECLARE (case S-02).
+    pub cursor: Option<CursorUse>,
+}
+
+/// How a statement relates to a SQL cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CursorUse {
+    Declare(String),
+    /// FETCH or MOVE.
+    Fetch(String),
 }
 
 /// A statement ready to audit: its shared shape plus what varies per execution.
@@ -37,6 +52,7 @@ pub struct PlannedStatement {
 #[derive(Debug, Clone)]
 pub struct NameContext {
     user: String,
+    client_addr: String,
     default_path: Vec<String>,
     search_path: Vec<String>,
     temp_tables: HashSet<String>,
@@ -76,6 +92,7 @@ impl NameContext {
         let default_path = path.unwrap_or_else(|| vec!["$user".into(), "public".into()]);
         Self {
             user: user.to_owned(),
+            client_addr: String::new(),
             search_path: default_path.clone(),
             default_path,
             temp_tables: HashSet::new(),
@@ -83,6 +100,17 @@ impl NameContext {
             shapes_generation: 0,
             actor: None,
         }
+    }
+
+    /// The client's address, carried into every [`Access`].
+    pub fn with_client_addr(mut self, addr: impl Into<String>) -> Self {
+        self.client_addr = addr.into();
+        self
+    }
+
+    /// Forget planned shapes (their classes came from a policy that was replaced).
+    pub fn forget_shapes(&mut self) {
+        self.shapes.clear();
     }
 
     pub fn apply(&mut self, effect: &SessionEffect) {
@@ -195,27 +223,38 @@ impl NameContext {
             .iter()
             .map(|r| self.resolve(r, catalog))
             .collect();
-        let table_classes = tables
+        let table_classes: Vec<Class> = tables
             .iter()
             .map(|(s, t)| policy.table_class(s, t))
             .collect();
-        let columns = info
-            .columns
-            .iter()
-            .filter_map(|c| {
-                let (schema, table) = match &c.relation {
-                    Some(r) => self.resolve(r, catalog),
-                    None if tables.len() == 1 => tables[0].clone(),
-                    None => return None,
-                };
-                let class = policy.column_class(&schema, &table, &c.column);
-                Some(ColumnAccess {
-                    table: format!("{schema}.{table}"),
-                    column: c.column.clone(),
-                    class,
-                })
-            })
-            .collect();
+        let mut columns = Vec::with_capacity(info.columns.len());
+        let mut access = Access::new(info.kind, self.user.clone(), self.client_addr.clone());
+        // The first relation of a write is its target (the analyzer records it first).
+        let writes = matches!(
+            info.kind,
+            StatementKind::Insert
+                | StatementKind::Update
+                | StatementKind::Delete
+                | StatementKind::Merge
+                | StatementKind::CopyFrom
+        );
+        for (i, ((schema, table), class)) in tables.iter().zip(&table_classes).enumerate() {
+            access = access.table(schema, table, *class, writes && i == 0);
+        }
+        for c in &info.columns {
+            let (schema, table) = match &c.relation {
+                Some(r) => self.resolve(r, catalog),
+                None if tables.len() == 1 => tables[0].clone(),
+                None => continue,
+            };
+            let class = policy.column_class(&schema, &table, &c.column);
+            access = access.column(&schema, &table, &c.column, class, c.write);
+            columns.push(ColumnAccess {
+                table: format!("{schema}.{table}"),
+                column: c.column.clone(),
+                class,
+            });
+        }
         StatementShape {
             kind: info.kind,
             tables,
@@ -223,7 +262,29 @@ impl NameContext {
             table_classes,
             normalized: info.normalized.clone(),
             fingerprint: info.fingerprint.clone(),
+            access,
+            cursor: cursor_use(&info.normalized),
         }
+    }
+}
+
+/// The cursor a DECLARE, FETCH or MOVE names (from the normalized text: identifiers are
+/// kept there, only literals are replaced). Quoted names are kept exact, others folded.
+fn cursor_use(normalized: &str) -> Option<CursorUse> {
+    let words: Vec<&str> = normalized
+        .trim()
+        .trim_end_matches(';')
+        .split_whitespace()
+        .collect();
+    let first = words.first()?.to_ascii_lowercase();
+    let name = |w: &str| match w.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => w.to_lowercase(),
+    };
+    match first.as_str() {
+        "declare" => words.get(1).map(|w| CursorUse::Declare(name(w))),
+        "fetch" | "move" => words.last().map(|w| CursorUse::Fetch(name(w))),
+        _ => None,
     }
 }
 
