@@ -35,9 +35,13 @@ fn s03_row_cap_cuts_the_result_mid_stream_and_cancels_the_server_query() {
         "{ name: ssn-cap, class: RESTRICTED, rows_per_query: 10, action: block, severity: CRITICAL }",
     ));
     let mut c = RawConn::connect(proxy.addr, &f.alice, &f.db);
-    // A query that would run for minutes: rows come out slowly, the cap cuts it at 10.
-    let sql = "SELECT ssn, pg_sleep(0.05) FROM customers, generate_series(1, 100)";
+    // A query that would run for many minutes: rows come out slowly (wide, so that the
+    // server's 8 kB output buffer goes out every few rows), the cap cuts it at 10.
+    let sql =
+        "SELECT ssn, repeat('x', 3000), pg_sleep(0.02) FROM customers, generate_series(1, 1000)";
+    let t = std::time::Instant::now();
     let r = query(&mut c, sql);
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     assert_eq!(count(&r, b'D'), 10, "{}", tags(&r));
     let (state, message) = error_of(&r).expect("cut off");
     assert_eq!(state, "54000");
@@ -94,7 +98,10 @@ fn s03_a_result_the_server_finished_before_the_cancel_still_fails_the_transactio
     assert_eq!(status(&r), b'I');
     drop(c);
     let n = support::cluster()
-        .run_sql(&f.db, "SELECT count(*) FROM customers WHERE name = 'changed'")
+        .run_sql(
+            &f.db,
+            "SELECT count(*) FROM customers WHERE name = 'changed'",
+        )
         .unwrap();
     assert_eq!(n.trim(), "0");
 }
@@ -175,7 +182,10 @@ fn s02_cursor_fetches_and_copy_to_add_up_within_the_session() {
 
     // COPY TO counts as well, in a fresh session.
     let mut c = RawConn::connect(proxy.addr, &f.bob, &f.db);
-    let r = query(&mut c, "COPY (SELECT ssn FROM customers LIMIT 200) TO STDOUT");
+    let r = query(
+        &mut c,
+        "COPY (SELECT ssn FROM customers LIMIT 200) TO STDOUT",
+    );
     assert_eq!(count(&r, b'd'), 200);
     let r = query(&mut c, "SELECT ssn FROM customers");
     assert_eq!(count(&r, b'D'), 50, "{}", tags(&r));
@@ -187,7 +197,8 @@ fn s02_cursor_fetches_and_copy_to_add_up_within_the_session() {
     let events = proxy.shutdown();
     assert!(events_of(&events, &f.db, "statement")
         .iter()
-        .any(|e| e["sqlstate"] == "54000" && strings(&e["rules"]).contains(&"ssn-session".to_string())));
+        .any(|e| e["sqlstate"] == "54000"
+            && strings(&e["rules"]).contains(&"ssn-session".to_string())));
 }
 
 #[test]
