@@ -281,20 +281,19 @@ async fn failed_logins_lock_the_user_at_the_proxy_with_28000() {
     );
     let (proxy, _dir) = proxy(&policy);
     for _ in 0..3 {
-        let err = support::connect(&proxy.conn_str(&db, &user, Some("wrong")))
-            .await
-            .err()
-            .expect("wrong password fails");
+        let Err(err) = support::connect(&proxy.conn_str(&db, &user, Some("wrong"))).await else {
+            panic!("a wrong password must fail");
+        };
         assert_eq!(
             err.as_db_error().map(|e| e.code().code()),
             Some("28P01"),
             "{err}"
         );
     }
-    let err = support::connect(&proxy.conn_str(&db, &user, Some("right-password")))
-        .await
-        .err()
-        .expect("locked even with the right password");
+    let Err(err) = support::connect(&proxy.conn_str(&db, &user, Some("right-password"))).await
+    else {
+        panic!("locked even with the right password");
+    };
     let db_err = err.as_db_error().expect("a server-style error");
     assert_eq!(db_err.code().code(), "28000");
     assert!(db_err.message().contains("locked"), "{}", db_err.message());
