@@ -53,7 +53,7 @@ fn s06_select_without_permission_is_blocked_and_audited() {
     assert_eq!(count(&r, b'D'), 1);
     drop((alice, bob));
 
-    let events = proxy.shutdown();
+    let events = shutdown(proxy);
     let denied = statement(&events, &f.db, "SELECT email FROM customers WHERE");
     assert_eq!(denied["outcome"], "blocked");
     assert_eq!(denied["decision"], "block");
@@ -85,7 +85,7 @@ fn without_roles_nothing_is_blocked_but_rules_still_apply() {
     let r = query(&mut c, "SELECT ssn, email FROM customers");
     assert_eq!(count(&r, b'D'), 3, "{}", tags(&r));
     drop(c);
-    let events = proxy.shutdown();
+    let events = shutdown(proxy);
     let ev = statement(&events, &f.db, "SELECT ssn, email");
     assert_eq!(ev["decision"], "alert");
     assert_eq!(ev["outcome"], "ok");
@@ -108,7 +108,7 @@ fn monitor_mode_turns_a_block_into_an_alert() {
     assert!(error_of(&r).is_none(), "{:?}", error_of(&r));
     assert_eq!(count(&r, b'D'), 4);
     drop(c);
-    let events = proxy.shutdown();
+    let events = shutdown(proxy);
     let ev = statement(&events, &f.db, "SELECT ssn FROM customers");
     assert_eq!(ev["decision"], "alert");
     assert_eq!(strings(&ev["rules"]), vec!["dry-run".to_string()]);
@@ -136,7 +136,7 @@ fn outside_hours_and_classes_together_raise_alerts() {
     let r = query(&mut c, "SELECT ssn, email FROM customers");
     assert_eq!(count(&r, b'D'), 2);
     drop(c);
-    let events = proxy.shutdown();
+    let events = shutdown(proxy);
     let first = statement(&events, &f.db, "SELECT email FROM");
     let rules = strings(&first["rules"]);
     // 23:59 is still "in hours" for one minute a day; the rule under test is after-hours.
@@ -178,7 +178,7 @@ fn a_refused_statement_refuses_its_whole_query_and_the_transaction_fails() {
         .run_sql(&f.db, "SELECT count(*) FROM customers WHERE name = 'x'")
         .unwrap();
     assert_eq!(names.trim(), "0", "nothing of the refused Query ran");
-    let events = proxy.shutdown();
+    let events = shutdown(proxy);
     let update = statement(&events, &f.db, "UPDATE customers");
     assert_eq!(update["outcome"], "blocked");
     let select = statement(&events, &f.db, "SELECT email FROM customers");
@@ -215,7 +215,7 @@ fn p02_bind_refused_by_policy_inside_a_pipeline() {
     ]));
     assert_eq!(tags(&c.read_until_ready(1)), "1 2 D C Z");
     drop(c);
-    let events = proxy.shutdown();
+    let events = shutdown(proxy);
     let ev = statement(&events, &f.db, "SELECT email FROM customers");
     assert_eq!(ev["outcome"], "blocked");
     assert_eq!(ev["sqlstate"], "42501");
@@ -262,7 +262,7 @@ fn rate_limit_refuses_excess_statements_with_53400() {
     let r = query(&mut other, "SELECT 1");
     assert!(error_of(&r).is_none());
     drop((c, other));
-    let events = proxy.shutdown();
+    let events = shutdown(proxy);
     assert!(events_of(&events, &f.db, "statement")
         .iter()
         .any(|e| e["sqlstate"] == "53400" && e["outcome"] == "blocked"));
@@ -303,7 +303,7 @@ async fn failed_logins_lock_the_user_at_the_proxy_with_28000() {
         .expect("another user logs in");
     c.simple_query("SELECT 1").await.unwrap();
     drop(c);
-    let events = tokio::task::spawn_blocking(move || proxy.shutdown())
+    let events = tokio::task::spawn_blocking(move || shutdown(proxy))
         .await
         .unwrap();
     let mine = |e: &&serde_json::Value| e["user"] == user.as_str();

@@ -66,7 +66,7 @@ fn s03_row_cap_cuts_the_result_mid_stream_and_cancels_the_server_query() {
     assert_eq!(count(&r, b'D'), 1);
     drop(c);
 
-    let events = proxy.shutdown();
+    let events = shutdown(proxy);
     let cut = events_of(&events, &f.db, "statement")
         .into_iter()
         .find(|e| e["sqlstate"] == "54000")
@@ -194,7 +194,7 @@ fn s02_cursor_fetches_and_copy_to_add_up_within_the_session() {
     assert!(error_of(&r).is_none());
     drop(c);
     std::thread::sleep(Duration::from_millis(50));
-    let events = proxy.shutdown();
+    let events = shutdown(proxy);
     assert!(events_of(&events, &f.db, "statement")
         .iter()
         .any(|e| e["sqlstate"] == "54000"
@@ -212,7 +212,7 @@ fn a_row_alert_fires_once_and_the_result_is_complete() {
     assert_eq!(count(&r, b'D'), 30);
     assert!(error_of(&r).is_none());
     drop(c);
-    let events = proxy.shutdown();
+    let events = shutdown(proxy);
     let alerts: Vec<_> = events_of(&events, &f.db, "alert")
         .into_iter()
         .filter(|a| a["rule"] == "many-ssn")

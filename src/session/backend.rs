@@ -812,7 +812,10 @@ impl BackendSession {
         suspended: bool,
         message: Option<String>,
     ) {
-        let decided = run.decided.clone();
+        // A later Execute of a suspended portal continues the statement its Bind decided
+        // on: its alerts were raised with the first piece.
+        let continuation = run.owner == RowsOwner::Portal && run.base > 0;
+        let decided = run.decided.clone().filter(|_| !continuation);
         let plan = run.plan.clone();
         let mut ev =
             self.statement_event(run, catalog, now, outcome, sqlstate, tag_rows, suspended);

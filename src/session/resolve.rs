@@ -269,23 +269,58 @@ impl NameContext {
 }
 
 /// The cursor a DECLARE, FETCH or MOVE names (from the normalized text: identifiers are
-/// kept there, only literals are replaced). Quoted names are kept exact, others folded.
+/// kept there, only literals are replaced). Quoted names are kept exact (they may hold
+/// spaces), others folded: a name that is not recognised would leave a FETCH without the
+/// data of its DECLARE, so the quoting rules matter.
 fn cursor_use(normalized: &str) -> Option<CursorUse> {
-    let words: Vec<&str> = normalized
-        .trim()
-        .trim_end_matches(';')
-        .split_whitespace()
-        .collect();
-    let first = words.first()?.to_ascii_lowercase();
-    let name = |w: &str| match w.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
-        Some(quoted) => quoted.replace("\"\"", "\""),
-        None => w.to_lowercase(),
-    };
-    match first.as_str() {
-        "declare" => words.get(1).map(|w| CursorUse::Declare(name(w))),
-        "fetch" | "move" => words.last().map(|w| CursorUse::Fetch(name(w))),
+    let text = normalized.trim().trim_end_matches(';').trim_end();
+    let (first, rest) = text.split_once(char::is_whitespace)?;
+    match first.to_ascii_lowercase().as_str() {
+        "declare" => leading_ident(rest.trim_start()).map(CursorUse::Declare),
+        "fetch" | "move" => trailing_ident(rest).map(CursorUse::Fetch),
         _ => None,
     }
+}
+
+fn leading_ident(text: &str) -> Option<String> {
+    match text.strip_prefix('"') {
+        Some(quoted) => {
+            let mut name = String::new();
+            let mut chars = quoted.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c == '"' {
+                    if chars.peek() == Some(&'"') {
+                        chars.next();
+                    } else {
+                        return Some(name);
+                    }
+                }
+                name.push(c);
+            }
+            None
+        }
+        None => text.split_whitespace().next().map(str::to_lowercase),
+    }
+}
+
+fn trailing_ident(text: &str) -> Option<String> {
+    let Some(body) = text.strip_suffix('"') else {
+        return text.split_whitespace().last().map(str::to_lowercase);
+    };
+    // Walk back to the opening quote; `""` inside is an escaped quote.
+    let bytes = body.as_bytes();
+    let mut i = bytes.len();
+    while i > 0 {
+        i -= 1;
+        if bytes[i] == b'"' {
+            if i > 0 && bytes[i - 1] == b'"' {
+                i -= 1;
+                continue;
+            }
+            return Some(body[i + 1..].replace("\"\"", "\""));
+        }
+    }
+    None
 }
 
 /// Split a search_path value: comma separated, quoted names kept exact, others folded.
@@ -358,6 +393,26 @@ mod tests {
             c.by_name.insert(name.to_string(), v.into());
         }
         c
+    }
+
+    #[test]
+    fn cursor_names_of_declare_fetch_and_move() {
+        let d = |t: &str| cursor_use(t);
+        assert_eq!(
+            d("DECLARE c CURSOR FOR SELECT ssn FROM customers"),
+            Some(CursorUse::Declare("c".into()))
+        );
+        assert_eq!(d("FETCH $1 FROM C"), Some(CursorUse::Fetch("c".into())));
+        assert_eq!(
+            d("fetch next in \"My \"\"Cur\";"),
+            Some(CursorUse::Fetch("My \"Cur".into()))
+        );
+        assert_eq!(
+            d("DECLARE \"a b\" CURSOR FOR SELECT 1"),
+            Some(CursorUse::Declare("a b".into()))
+        );
+        assert_eq!(d("MOVE 10 IN \"Q\""), Some(CursorUse::Fetch("Q".into())));
+        assert_eq!(d("SELECT 1"), None);
     }
 
     #[test]

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../audit_common/schema.rs"]
+mod schema;
+
 use crate::support;
 use crate::support::proxy::{ProxyOptions, TestProxy};
 use crate::support::wire::*;
@@ -65,6 +68,13 @@ pub fn proxy(policy: &str) -> (TestProxy, tempfile::TempDir) {
         ..ProxyOptions::default()
     });
     (proxy, dir)
+}
+
+/// Stop the proxy and return its events, each checked against the shipped JSON Schema.
+pub fn shutdown(proxy: TestProxy) -> Vec<Value> {
+    let events = proxy.shutdown();
+    schema::assert_valid(&events);
+    events
 }
 
 /// Send one simple Query and read to its ReadyForQuery.
