@@ -18,4 +18,16 @@ impl Guards {
             rate: Mutex::new(RateLimiter::new(policy.security().rate_limit.clone())),
         }
     }
+
+    /// Take the `security` settings of a reloaded policy. Counters survive where their
+    /// windows did not change (see `RateLimiter::update_settings`), so a reload neither
+    /// clears a lock nor resets a rate window.
+    pub fn apply(&self, policy: &Policy) {
+        if let Ok(mut logins) = self.logins.lock() {
+            logins.update_settings(policy.security().failed_logins.clone());
+        }
+        if let Ok(mut rate) = self.rate.lock() {
+            rate.update_settings(policy.security().rate_limit.clone());
+        }
+    }
 }

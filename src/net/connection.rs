@@ -5,8 +5,10 @@ use super::handshake::{self, HandshakeError, Startup};
 use super::listener::Shared;
 use super::relay;
 use crate::audit::{EventKind, Outcome, SessionInfo};
+use crate::policy::engine::{LoginAlert, SQLSTATE_LOCKED};
 use crate::protocol::build;
 use crate::session::backend::Now;
+use crate::session::gate;
 use crate::session::resolve::NameContext;
 use crate::session::{BackendSession, FrontendSession};
 use bytes::BytesMut;
@@ -53,6 +55,10 @@ pub async fn run(mut client: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let ev = backend.event(EventKind::Connect, now());
     record(&shared, ev).await;
 
+    if let Some(remaining) = locked_out(&shared, &user, &info.client_addr) {
+        return refuse_locked(&mut client, &shared, &mut backend, remaining).await;
+    }
+
     let mut server = match TcpStream::connect(&shared.config.upstream).await {
         Ok(s) => s,
         Err(e) => {
@@ -87,6 +93,7 @@ pub async fn run(mut client: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let mut ev = backend.event(kind, now());
     ev.sqlstate = auth.sqlstate.clone();
     record(&shared, ev).await;
+    watch_login(&shared, &mut backend, &auth).await;
     if !auth.ready {
         return;
     }
@@ -96,7 +103,7 @@ pub async fn run(mut client: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             .register(*pid, secret.clone(), shared.config.upstream.clone());
     }
 
-    let names = NameContext::from_startup(&user, &params);
+    let names = NameContext::from_startup(&user, &params).with_client_addr(&info.client_addr);
     let frontend = FrontendSession::new(
         names,
         Arc::clone(&shared.policy),
@@ -123,6 +130,105 @@ pub async fn run(mut client: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         ev.sqlstate = Some(reason.sqlstate.to_owned());
     }
     record(&shared, ev).await;
+}
+
+/// How long `user` at `addr` is still locked out at the proxy, if at all.
+fn locked_out(shared: &Shared, user: &str, addr: &str) -> Option<std::time::Duration> {
+    let logins = shared.control.guards.logins.lock().ok()?;
+    logins.is_locked(user, addr, time::OffsetDateTime::now_utc())
+}
+
+/// Refuse a login while its user (and address) is locked: FATAL 28000 before anything
+/// reaches the server, audited as `auth_failed` with a CRITICAL alert.
+async fn refuse_locked(
+    client: &mut TcpStream,
+    shared: &Shared,
+    backend: &mut BackendSession,
+    remaining: std::time::Duration,
+) {
+    let secs = remaining.as_secs().max(1);
+    let message = format!(
+        "pgvigil: account locked at the proxy after repeated failed logins;          try again in {secs} s or ask an admin to clear the lock"
+    );
+    let mut ev = backend.event(EventKind::AuthFailed, now());
+    ev.sqlstate = Some(SQLSTATE_LOCKED.to_owned());
+    ev.outcome = Some(Outcome::Blocked);
+    ev.message = Some(message.clone());
+    record(shared, ev).await;
+    let alert = backend.event(EventKind::Alert, now());
+    shared
+        .control
+        .alerts
+        .raise(
+            alert,
+            "failed_logins.lock",
+            "CRITICAL",
+            format!("login refused: account locked for another {secs} s"),
+        )
+        .await;
+    let _ = client
+        .write_all(&build::error_response("FATAL", SQLSTATE_LOCKED, &message))
+        .await;
+    let _ = client.shutdown().await;
+}
+
+/// Count the authentication outcome for failed-login detection and raise its alerts.
+async fn watch_login(shared: &Shared, backend: &mut BackendSession, auth: &handshake::AuthResult) {
+    let info = backend.info();
+    let alerts = {
+        let Ok(mut logins) = shared.control.guards.logins.lock() else {
+            return;
+        };
+        if auth.authenticated {
+            logins.record_success(&info.user, &info.client_addr);
+            return;
+        }
+        // Only a refused authentication counts, not a startup error (a missing database).
+        if auth
+            .sqlstate
+            .as_deref()
+            .is_some_and(|s| !s.starts_with("28"))
+        {
+            return;
+        }
+        logins.record_failure(
+            &info.user,
+            &info.client_addr,
+            time::OffsetDateTime::now_utc(),
+        )
+    };
+    for alert in alerts {
+        let severity = gate::severity_str(alert.severity());
+        let (rule, message) = match &alert {
+            LoginAlert::Warn {
+                failures, limit, ..
+            } => (
+                "failed_logins.warn",
+                format!(
+                    "{failures} failed logins within {}s (warn at {})",
+                    limit.window.as_secs(),
+                    limit.count
+                ),
+            ),
+            LoginAlert::Locked { until, .. } => (
+                "failed_logins.lock",
+                format!("logins locked at the proxy until {until}"),
+            ),
+            LoginAlert::Attack { failures, limit } => (
+                "failed_logins.attack",
+                format!(
+                    "{failures} failed logins across all users within {}s",
+                    limit.window.as_secs()
+                ),
+            ),
+        };
+        let ev = backend.event(EventKind::Alert, now());
+        shared
+            .control
+            .alerts
+            .raise(ev, rule, severity, message)
+            .await;
+    }
 }
 
 async fn record(shared: &Shared, ev: crate::audit::AuditEvent) {

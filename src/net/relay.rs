@@ -8,16 +8,18 @@ use super::catalog::Catalog;
 use super::listener::Shared;
 use crate::audit::{AuditEvent, Outcome};
 use crate::error::ClientError;
+use crate::policy::engine::SessionUsage;
 use crate::protocol::backend::row_description;
 use crate::protocol::frontend::{self, FrontendMessage};
 use crate::protocol::{build, frame, Frame, FrameError};
 use crate::session::backend::{Now, Reply};
 use crate::session::frontend::Upstream;
+use crate::session::gate::PolicyInput;
 use crate::session::{BackendSession, FrontendSession, Pending};
 use crate::sql::StatementKind;
 use bytes::{Bytes, BytesMut};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -59,6 +61,7 @@ pub async fn run(
     let (server_rd, server_wr) = parts.server.into_split();
     let (tx, rx) = mpsc::channel(PENDING_CAPACITY);
     let progress = Arc::new(Progress::default());
+    let usage = parts.backend.usage();
     let mut up = ClientToServer {
         client: client_rd,
         buf: parts.client_buf,
@@ -70,6 +73,7 @@ pub async fn run(
         catalog: Arc::clone(&parts.catalog),
         shared,
         user: user.clone(),
+        usage,
     };
     let mut down = ServerToClient {
         server: server_rd,
@@ -84,6 +88,7 @@ pub async fn run(
         shared,
         user,
         events: Vec::new(),
+        backend_key: backend_key.clone(),
     };
     let mut shutdown = shared.shutdown.clone();
     let mut up_fut = Box::pin(up.run());
@@ -161,6 +166,10 @@ struct Progress {
     /// `sent` as of the last moment the server loop had answered everything it had taken
     /// from the queue; `u64::MAX` while it is still answering.
     answered: AtomicU64,
+    /// The server loop cut a result off inside a transaction block the server finished
+    /// without error: the client loop must make the server fail that transaction before
+    /// it forwards the client's next message (see `BackendSession::end_swallow`).
+    fail_transaction: AtomicBool,
 }
 
 impl Progress {
@@ -243,6 +252,8 @@ struct ClientToServer<'a> {
     catalog: Arc<Catalog>,
     shared: &'a Shared,
     user: Arc<str>,
+    /// The session's row usage, kept by the server loop, read for `rows_per_session`.
+    usage: Arc<Mutex<SessionUsage>>,
 }
 
 impl ClientToServer<'_> {
@@ -271,6 +282,9 @@ impl ClientToServer<'_> {
     /// Returns true when the client sent Terminate.
     async fn on_frame(&mut self, frame: Frame) -> Result<bool, ClientError> {
         let msg = frontend::decode(&frame).map_err(protocol_error)?;
+        if self.progress.fail_transaction.load(Ordering::Acquire) {
+            self.fail_transaction().await?;
+        }
         let audit_ok = self.shared.audit.can_record();
         let now = Instant::now();
         let step = match &msg {
@@ -278,17 +292,47 @@ impl ClientToServer<'_> {
                 let text: Arc<str> = Arc::from(text.as_ref());
                 let analysis = self.shared.analyses.get(&text);
                 self.prefetch(&analysis).await;
+                let (engine, approvals, wall) = self.policy_context();
+                let input = policy_input(
+                    self.shared,
+                    &self.user,
+                    &self.usage,
+                    &engine,
+                    &approvals,
+                    wall,
+                );
                 self.session
-                    .on_query(&text, &analysis, &*self.catalog, audit_ok, now)
+                    .on_query(&text, &analysis, &*self.catalog, audit_ok, &input, now)
             }
             FrontendMessage::Parse { name, text } => {
                 let text: Arc<str> = Arc::from(text.as_ref());
                 let analysis = self.shared.analyses.get(&text);
                 self.prefetch(&analysis).await;
+                let (engine, approvals, wall) = self.policy_context();
+                let input = policy_input(
+                    self.shared,
+                    &self.user,
+                    &self.usage,
+                    &engine,
+                    &approvals,
+                    wall,
+                );
                 self.session
-                    .on_parse(name, &text, &analysis, &*self.catalog)
+                    .on_parse(name, &text, &analysis, &*self.catalog, &input)
             }
-            other => self.session.on_message(other, audit_ok, now),
+            FrontendMessage::Bind { .. } => {
+                let (engine, approvals, wall) = self.policy_context();
+                let input = policy_input(
+                    self.shared,
+                    &self.user,
+                    &self.usage,
+                    &engine,
+                    &approvals,
+                    wall,
+                );
+                self.session.on_message(&msg, audit_ok, Some(&input), now)
+            }
+            other => self.session.on_message(other, audit_ok, None, now),
         };
         if let Some(p) = step.pending {
             // Counted before the message goes upstream, so "answered == sent" never holds
@@ -307,6 +351,36 @@ impl ClientToServer<'_> {
             return Ok(true);
         }
         Ok(step.terminate)
+    }
+
+    /// The engine in force now (a reload applies from the next statement) and the user's
+    /// approvals.
+    fn policy_context(
+        &self,
+    ) -> (
+        Arc<crate::policy::engine::Engine>,
+        Vec<crate::policy::engine::Approval>,
+        time::OffsetDateTime,
+    ) {
+        let control = &self.shared.control;
+        let wall = time::OffsetDateTime::now_utc();
+        let approvals = control.approvals.active_for(&self.user, wall);
+        (control.engine(), approvals, wall)
+    }
+
+    /// Make the server fail the open transaction, as the client was told it failed: send
+    /// a Query the server rejects; its answer is dropped by the server loop.
+    async fn fail_transaction(&mut self) -> Result<(), ClientError> {
+        self.progress
+            .fail_transaction
+            .store(false, Ordering::Release);
+        self.progress.sent.fetch_add(1, Ordering::AcqRel);
+        self.send_pending(Pending::Injected).await?;
+        let _ = self
+            .out
+            .push(&mut self.server, &build::query(build::REFUSED_STATEMENT))
+            .await;
+        Ok(())
     }
 
     async fn prefetch(&self, analysis: &crate::sql::Analysis) {
@@ -340,6 +414,25 @@ impl ClientToServer<'_> {
     }
 }
 
+/// What the frontend half's policy decisions need from outside the session.
+fn policy_input<'b>(
+    shared: &'b Shared,
+    user: &'b str,
+    usage: &Mutex<SessionUsage>,
+    engine: &'b Arc<crate::policy::engine::Engine>,
+    approvals: &'b [crate::policy::engine::Approval],
+    now: time::OffsetDateTime,
+) -> PolicyInput<'b> {
+    PolicyInput {
+        engine,
+        approvals,
+        usage: usage.lock().map(|u| *u).unwrap_or_default(),
+        now,
+        rate: &shared.control.guards.rate,
+        user,
+    }
+}
+
 fn closed() -> ClientError {
     ClientError::upstream_unavailable("pgvigil: the server connection closed")
 }
@@ -358,6 +451,8 @@ struct ServerToClient<'a> {
     shared: &'a Shared,
     user: Arc<str>,
     events: Vec<AuditEvent>,
+    /// To cancel the server's query when a row threshold cuts a result off.
+    backend_key: Option<(i32, Bytes)>,
 }
 
 impl ServerToClient<'_> {
@@ -414,21 +509,56 @@ impl ServerToClient<'_> {
             .session
             .on_message(&frame, &*self.catalog, now, &mut self.events)
             .map_err(protocol_error)?;
+        if self.session.take_failure_owed() {
+            // Set before the client can see the ReadyForQuery that follows.
+            self.progress
+                .fail_transaction
+                .store(true, Ordering::Release);
+        }
         let written = match &reply {
             Reply::Forward => self.out.push(&mut self.client, &frame.bytes).await,
             Reply::Replace(bytes) => self.out.push(&mut self.client, bytes).await,
+            Reply::Drop => Ok(()),
         };
         if written.is_err() {
             return Ok(false);
+        }
+        if self.session.take_cancel() {
+            self.cancel_server_query().await;
         }
         for ev in self.events.drain(..) {
             if ev.statement_kind == Some(StatementKind::Ddl) && ev.outcome == Some(Outcome::Ok) {
                 self.catalog.invalidate();
             }
-            if self.shared.audit.record(ev).await.is_err() {
+            if ev.kind == crate::audit::EventKind::Alert {
+                let rule = ev.rule.clone().unwrap_or_default();
+                let severity = ev.severity.unwrap_or("MEDIUM");
+                let message = ev.message.clone().unwrap_or_default();
+                self.shared
+                    .control
+                    .alerts
+                    .raise(ev, &rule, severity, message)
+                    .await;
+            } else if self.shared.audit.record(ev).await.is_err() {
                 tracing::error!("audit event dropped: the writer has shut down");
             }
         }
         Ok(true)
+    }
+
+    /// A row threshold cut a result off: the client gets its ErrorResponse now, and the
+    /// server stops producing rows nobody will see. `send_cancel` returns once the server
+    /// has signalled its backend, and the client only sees the ReadyForQuery (after which
+    /// it may send its next statement) after that, so the cancel cannot hit the client's
+    /// next statement.
+    async fn cancel_server_query(&mut self) {
+        let _ = self.out.flush(&mut self.client).await;
+        if let Some((pid, secret)) = &self.backend_key {
+            cancel::send_cancel(
+                &self.shared.config.upstream,
+                &cancel::cancel_packet(*pid, secret),
+            )
+            .await;
+        }
     }
 }

@@ -3,17 +3,19 @@
 //! them, counts rows, and emits one audit event per executed statement.
 
 use super::catalog::CatalogView;
+use super::gate::{severity_str, AlertNote, Decided};
 use super::pending::Pending;
-use super::resolve::{PlannedStatement, StatementShape};
+use super::resolve::{CursorUse, PlannedStatement, StatementShape};
 use crate::audit::{AuditEvent, ColumnAccess, EventKind, Outcome, SessionInfo};
 use crate::error::ClientError;
+use crate::policy::engine::{RowBlock, RowEvent, RowLimits, SessionUsage};
 use crate::policy::{Class, Policy};
 use crate::protocol::backend::{self as msg, ColumnOrigin};
 use crate::protocol::build;
 use crate::protocol::{Frame, FrameError};
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 /// What to send the client for one server message.
@@ -22,6 +24,9 @@ pub enum Reply {
     Forward,
     /// The proxy's own ErrorResponse in place of the server's answer to a substitute.
     Replace(Bytes),
+    /// Nothing: the client already has its answer (the rest of a result cut off by a row
+    /// threshold, or the answer to a message the proxy sent on its own).
+    Drop,
 }
 
 /// A prepared statement or portal as the server has confirmed it.
@@ -30,6 +35,19 @@ struct Prepared {
     plan: Option<Arc<PlannedStatement>>,
     /// Result columns from a Describe, reused by later Executes (which send no RowDescription).
     result: Option<Arc<[ColumnOrigin]>>,
+    /// Portals: the policy decision made at their Bind.
+    decided: Option<Arc<Decided>>,
+    /// Portals: row thresholds and rows so far across Executes with a row limit.
+    rows: PortalRows,
+}
+
+/// Row thresholds carried across the pieces of one result (Executes of a portal, FETCHes
+/// of a cursor), so that the pieces add up (case S-02).
+#[derive(Debug, Clone, Default)]
+struct PortalRows {
+    /// `None` until the first piece takes its thresholds from the decision.
+    limits: Option<RowLimits>,
+    rows: u64,
 }
 
 /// The statement currently producing results.
@@ -41,6 +59,49 @@ struct Run {
     bytes: u64,
     result: Option<Arc<[ColumnOrigin]>>,
     copy_in: bool,
+    decided: Option<Arc<Decided>>,
+    /// Thresholds checked against `base + rows` (one compare per row while none is near).
+    limits: RowLimits,
+    /// Rows of the same portal or cursor before this piece.
+    base: u64,
+    /// The row threshold that cut this result off.
+    cut: Option<RowBlock>,
+    /// Where the thresholds go back when this piece ends.
+    owner: RowsOwner,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RowsOwner {
+    Statement,
+    /// The portal of the Execute at the head of the queue.
+    Portal,
+    Cursor(Box<str>),
+}
+
+impl Run {
+    fn new(
+        plan: Option<Arc<PlannedStatement>>,
+        decided: Option<Arc<Decided>>,
+        started: Instant,
+    ) -> Self {
+        let limits = decided
+            .as_ref()
+            .map(|d| d.verdict.row_limits.clone())
+            .unwrap_or_default();
+        Run {
+            plan,
+            started,
+            rows: 0,
+            bytes: 0,
+            result: None,
+            copy_in: false,
+            decided,
+            limits,
+            base: 0,
+            cut: None,
+            owner: RowsOwner::Statement,
+        }
+    }
 }
 
 /// Times for one message: monotonic for durations, wall clock for timestamps.
@@ -72,7 +133,26 @@ pub struct BackendSession {
     pub status: u8,
     attributions: HashMap<AttributionKey, Attribution>,
     attributions_generation: u64,
+    /// Rows of this session's statements by classes, read by the frontend half for
+    /// `rows_per_session` before each statement.
+    usage: Arc<Mutex<SessionUsage>>,
+    /// SQL cursors: thresholds and rows across FETCHes.
+    cursors: HashMap<Box<str>, PortalRows>,
+    /// A result was cut off by a row threshold: everything the server still sends for it,
+    /// up to its ReadyForQuery, is dropped (the client already has its ErrorResponse).
+    swallowing: bool,
+    /// While swallowing, the server reported an error (normally 57014 from our cancel).
+    server_failed: bool,
+    /// The relay should cancel the server's running query.
+    cancel_wanted: bool,
+    /// The client was told its transaction failed but the server's is still good: the
+    /// relay must make the server fail it before the client's next message.
+    failure_owed: bool,
 }
+
+/// Bound on tracked SQL cursors per session (oldest forgotten first is not needed: a
+/// session past it drops them all, losing only cross-FETCH counts, not session counts).
+const MAX_CURSORS: usize = 256;
 
 impl BackendSession {
     pub fn new(
@@ -102,7 +182,30 @@ impl BackendSession {
             status: b'I',
             attributions: HashMap::new(),
             attributions_generation: 0,
+            usage: Arc::default(),
+            cursors: HashMap::new(),
+            swallowing: false,
+            server_failed: false,
+            cancel_wanted: false,
+            failure_owed: false,
         }
+    }
+
+    /// The session's row usage, shared with the frontend half.
+    pub fn usage(&self) -> Arc<Mutex<SessionUsage>> {
+        Arc::clone(&self.usage)
+    }
+
+    /// Whether the server's running query must be cancelled (a result was cut off). Reset
+    /// by reading.
+    pub fn take_cancel(&mut self) -> bool {
+        std::mem::take(&mut self.cancel_wanted)
+    }
+
+    /// Whether the server must be made to fail the open transaction before the client's
+    /// next message (see [`Pending::Injected`]). Reset by reading.
+    pub fn take_failure_owed(&mut self) -> bool {
+        std::mem::take(&mut self.failure_owed)
     }
 
     pub fn push(&mut self, pending: Pending) {
@@ -144,8 +247,35 @@ impl BackendSession {
         events: &mut Vec<AuditEvent>,
     ) -> Result<Reply, FrameError> {
         let body = frame.body();
-        match frame.tag {
-            b'D' | b'd' => self.count_row(frame.bytes.len()),
+        if matches!(self.queue.front(), Some(Pending::Injected)) {
+            return self.on_injected_answer(frame.tag, body);
+        }
+        let reply = match frame.tag {
+            b'D' | b'd' => return Ok(self.count_row(frame.bytes.len(), now, events)),
+            b'Z' if self.swallowing => return self.end_swallow(body),
+            b'E' if self.swallowing => {
+                self.server_failed = true;
+                self.on_error(body, catalog, now, events)?;
+                return Ok(Reply::Drop);
+            }
+            _ => self.on_other(frame.tag, body, catalog, now, events)?,
+        };
+        // Notices, notifications and parameter changes are not part of the cut-off result.
+        if self.swallowing && !matches!(frame.tag, b'N' | b'A' | b'S') {
+            return Ok(Reply::Drop);
+        }
+        Ok(reply)
+    }
+
+    fn on_other(
+        &mut self,
+        tag: u8,
+        body: &[u8],
+        catalog: &dyn CatalogView,
+        now: Now,
+        events: &mut Vec<AuditEvent>,
+    ) -> Result<Reply, FrameError> {
+        match tag {
             b'T' => self.on_row_description(body)?,
             b'C' => self.on_command_complete(body, catalog, now, events)?,
             b'E' => return self.on_error(body, catalog, now, events),
@@ -163,14 +293,91 @@ impl BackendSession {
         Ok(Reply::Forward)
     }
 
-    fn count_row(&mut self, len: usize) {
+    /// The hot path: one DataRow or CopyData row. Counting and the threshold check are a
+    /// few integer operations; nothing is allocated unless a threshold is crossed.
+    fn count_row(&mut self, len: usize, now: Now, events: &mut Vec<AuditEvent>) -> Reply {
+        if self.swallowing {
+            return Reply::Drop;
+        }
         if self.run.is_none() {
             self.ensure_run(Instant::now());
         }
-        if let Some(run) = self.run.as_mut() {
-            run.rows += 1;
-            run.bytes += len as u64;
+        let Some(run) = self.run.as_mut() else {
+            return Reply::Forward;
+        };
+        run.rows += 1;
+        run.bytes += len as u64;
+        match run.limits.check(run.base + run.rows) {
+            None => Reply::Forward,
+            Some(event) => self.on_row_event(event, len, now, events),
         }
+    }
+
+    /// A row threshold was crossed. Alerts are raised; a block withholds this row, answers
+    /// the client with 54000, asks the relay to cancel the server's query, and drops the
+    /// rest of the result.
+    #[cold]
+    fn on_row_event(
+        &mut self,
+        event: RowEvent,
+        len: usize,
+        now: Now,
+        events: &mut Vec<AuditEvent>,
+    ) -> Reply {
+        for hit in &event.alerts {
+            let note = AlertNote {
+                rule: hit.name.clone(),
+                severity: severity_str(hit.severity),
+                message: format!("rule \"{}\": row threshold crossed", hit.name),
+            };
+            let ev = self.alert_event(&note, now);
+            events.push(ev);
+        }
+        let Some(block) = event.block else {
+            return Reply::Forward;
+        };
+        let Some(run) = self.run.as_mut() else {
+            return Reply::Forward;
+        };
+        // The row that crossed the threshold is not forwarded: the client gets exactly
+        // the rows allowed.
+        run.rows -= 1;
+        run.bytes -= len as u64;
+        let reply = build::error_response("ERROR", block.sqlstate, &block.message);
+        run.cut = Some(block);
+        self.swallowing = true;
+        self.server_failed = false;
+        self.cancel_wanted = true;
+        Reply::Replace(reply)
+    }
+
+    /// The ReadyForQuery that ends a cut-off result. The client got an ErrorResponse, so
+    /// its transaction must be failed like after a server error. If the server failed too
+    /// (our cancel, normally) it already is. If the server finished first, a transaction
+    /// block is still good on the server: the client is told 'E' and the relay makes the
+    /// server fail it before the client's next message. Outside a transaction block there
+    /// is nothing to fail: the statement has ended either way.
+    fn end_swallow(&mut self, body: &[u8]) -> Result<Reply, FrameError> {
+        self.swallowing = false;
+        self.on_ready(body)?;
+        if !self.server_failed && self.status == b'T' {
+            self.status = b'E';
+            self.failure_owed = true;
+            return Ok(Reply::Replace(ready_for_query(b'E')));
+        }
+        Ok(Reply::Forward)
+    }
+
+    /// The answer to a Query the proxy injected: an ErrorResponse, then ReadyForQuery.
+    fn on_injected_answer(&mut self, tag: u8, body: &[u8]) -> Result<Reply, FrameError> {
+        if tag == b'Z' {
+            self.queue.pop_front();
+            self.status = msg::ready_status(body)?;
+        }
+        Ok(match tag {
+            b'N' | b'A' | b'S' => Reply::Forward,
+            _ => Reply::Drop,
+        })
     }
 
     /// Start the next statement of the head entry if none is running.
@@ -178,29 +385,61 @@ impl BackendSession {
         if self.run.is_some() {
             return;
         }
-        let plan = match self.queue.front() {
-            Some(Pending::Query { statements, .. }) => statements.get(self.query_index).cloned(),
-            Some(Pending::Execute { portal, .. }) => {
-                self.portals.get(portal).and_then(|p| p.plan.clone())
+        let (plan, decided, started, result, portal) = match self.queue.front() {
+            Some(Pending::Query {
+                statements,
+                decisions,
+                started,
+                ..
+            }) => (
+                statements.get(self.query_index).cloned(),
+                decisions.get(self.query_index).cloned(),
+                if self.query_index == 0 { *started } else { now },
+                None,
+                None,
+            ),
+            Some(Pending::Execute { portal, started }) => {
+                let p = self.portals.get_mut(portal);
+                match p {
+                    Some(p) => (
+                        p.plan.clone(),
+                        p.decided.clone(),
+                        *started,
+                        p.result.clone(),
+                        Some(std::mem::take(&mut p.rows)),
+                    ),
+                    None => (None, None, *started, None, None),
+                }
             }
             _ => return,
         };
-        let (started, result) = match self.queue.front() {
-            Some(Pending::Execute { portal, started }) => (
-                *started,
-                self.portals.get(portal).and_then(|p| p.result.clone()),
-            ),
-            Some(Pending::Query { started, .. }) if self.query_index == 0 => (*started, None),
-            _ => (now, None),
+        let mut run = Run::new(plan, decided, started);
+        run.result = result;
+        // Thresholds continue where the cursor's last FETCH or the portal's last Execute
+        // left them; a new statement starts from its verdict.
+        let fetch = match run.plan.as_deref().and_then(|p| p.cursor.as_ref()) {
+            Some(CursorUse::Fetch(name)) => self
+                .cursors
+                .get_mut(name.as_str())
+                .map(|c| (name.as_str().into(), std::mem::take(c))),
+            _ => None,
         };
-        self.run = Some(Run {
-            plan,
-            started,
-            rows: 0,
-            bytes: 0,
-            result,
-            copy_in: false,
-        });
+        let carried = match (fetch, portal) {
+            (Some((name, rows)), _) => {
+                run.owner = RowsOwner::Cursor(name);
+                rows
+            }
+            (None, Some(rows)) => {
+                run.owner = RowsOwner::Portal;
+                rows
+            }
+            (None, None) => PortalRows::default(),
+        };
+        if let Some(limits) = carried.limits {
+            run.limits = limits;
+        }
+        run.base = carried.rows;
+        self.run = Some(run);
     }
 
     fn on_row_description(&mut self, body: &[u8]) -> Result<(), FrameError> {
@@ -259,10 +498,21 @@ impl BackendSession {
             None => (Outcome::Error, info.sqlstate),
         };
         match self.queue.front() {
+            Some(Pending::Query { .. }) if refusal.is_some() && self.run.is_none() => {
+                let message = refusal.as_ref().map(|r| r.message.clone());
+                self.audit_refused_query(catalog, now, events, sqlstate, message);
+                self.query_index = usize::MAX;
+            }
             Some(Pending::Query { .. }) => {
                 self.finish(catalog, now, events, outcome, Some(sqlstate), None, false);
                 // The rest of the Query is not run; ReadyForQuery ends it.
                 self.query_index = usize::MAX;
+            }
+            Some(Pending::Bind { .. }) if refusal.is_some() => {
+                let message = refusal.as_ref().map(|r| r.message.clone());
+                self.audit_refused_bind(catalog, now, events, sqlstate, message);
+                self.queue.pop_front();
+                self.skip_to_sync();
             }
             Some(Pending::Execute { .. }) => {
                 self.finish(catalog, now, events, outcome, Some(sqlstate), None, false);
@@ -278,6 +528,95 @@ impl BackendSession {
             Some(r) => Reply::Replace(build::error_response("ERROR", r.sqlstate, &r.message)),
             None => Reply::Forward,
         })
+    }
+
+    /// Every statement of a refused Query is audited as blocked, each with its own verdict
+    /// (the whole Query was replaced, so none of them ran).
+    fn audit_refused_query(
+        &mut self,
+        catalog: &dyn CatalogView,
+        now: Now,
+        events: &mut Vec<AuditEvent>,
+        sqlstate: String,
+        message: Option<String>,
+    ) {
+        let Some(Pending::Query {
+            statements,
+            decisions,
+            started,
+            ..
+        }) = self.queue.front()
+        else {
+            return;
+        };
+        let started = *started;
+        let runs: Vec<Run> = (0..statements.len().max(1))
+            .map(|i| {
+                Run::new(
+                    statements.get(i).cloned(),
+                    decisions.get(i).cloned(),
+                    started,
+                )
+            })
+            .collect();
+        for run in runs {
+            // A statement refused by its own verdict says why; the others were refused
+            // with the Query they were part of.
+            let own = run
+                .decided
+                .as_ref()
+                .and_then(|d| d.refusal.as_ref())
+                .map(|r| (r.sqlstate.to_owned(), r.message.clone()));
+            let (state, text) = match own {
+                Some((state, text)) => (state, Some(text)),
+                None => (
+                    sqlstate.clone(),
+                    message.as_ref().map(|m| {
+                        format!("not run: another statement of its Query was refused ({m})")
+                    }),
+                ),
+            };
+            self.emit(
+                run,
+                catalog,
+                now,
+                events,
+                Outcome::Blocked,
+                Some(state),
+                None,
+                false,
+                text,
+            );
+        }
+    }
+
+    fn audit_refused_bind(
+        &mut self,
+        catalog: &dyn CatalogView,
+        now: Now,
+        events: &mut Vec<AuditEvent>,
+        sqlstate: String,
+        message: Option<String>,
+    ) {
+        let Some(Pending::Bind {
+            statement, decided, ..
+        }) = self.queue.front()
+        else {
+            return;
+        };
+        let plan = self.statements.get(statement).and_then(|p| p.plan.clone());
+        let run = Run::new(plan, decided.clone(), Instant::now());
+        self.emit(
+            run,
+            catalog,
+            now,
+            events,
+            Outcome::Blocked,
+            Some(sqlstate),
+            None,
+            false,
+            message,
+        );
     }
 
     fn head_refusal(&self) -> Option<ClientError> {
@@ -304,7 +643,7 @@ impl BackendSession {
                 name,
                 Prepared {
                     plan: statement,
-                    result: None,
+                    ..Prepared::default()
                 },
             );
         }
@@ -312,10 +651,14 @@ impl BackendSession {
 
     fn on_bind_complete(&mut self) {
         if let Some(Pending::Bind {
-            portal, statement, ..
+            portal,
+            statement,
+            decided,
+            ..
         }) = self.queue.pop_front()
         {
-            let prepared = self.statements.get(&statement).cloned().unwrap_or_default();
+            let mut prepared = self.statements.get(&statement).cloned().unwrap_or_default();
+            prepared.decided = decided;
             self.portals.insert(portal, prepared);
         }
     }
@@ -383,18 +726,123 @@ impl BackendSession {
     ) {
         self.ensure_run(now.mono);
         let Some(run) = self.run.take() else { return };
-        match self.queue.front() {
-            Some(Pending::Query { .. }) => self.query_index = self.query_index.saturating_add(1),
-            Some(Pending::Execute { .. }) => {
-                self.queue.pop_front();
+        let portal_done = match self.queue.front() {
+            Some(Pending::Query { .. }) => {
+                self.query_index = self.query_index.saturating_add(1);
+                None
             }
-            _ => {}
-        }
+            Some(Pending::Execute { .. }) => self.queue.pop_front(),
+            _ => None,
+        };
         if run.copy_in {
             self.end_copy_in();
         }
-        let ev = self.statement_event(run, catalog, now, outcome, sqlstate, tag_rows, suspended);
+        let rows = match &run.cut {
+            Some(_) => run.rows,
+            None => tag_rows.unwrap_or(run.rows),
+        };
+        self.account_rows(&run, rows, outcome, suspended, portal_done);
+        self.emit(
+            run, catalog, now, events, outcome, sqlstate, tag_rows, suspended, None,
+        );
+    }
+
+    /// Session usage for `rows_per_session`, and the thresholds a cursor or a suspended
+    /// portal carries to its next piece.
+    fn account_rows(
+        &mut self,
+        run: &Run,
+        rows: u64,
+        outcome: Outcome,
+        suspended: bool,
+        execute: Option<Pending>,
+    ) {
+        if let Some(d) = &run.decided {
+            if rows > 0 && !d.verdict.classes.is_empty() {
+                if let Ok(mut usage) = self.usage.lock() {
+                    usage.add_rows(d.verdict.classes, rows);
+                }
+            }
+        }
+        let carried = || PortalRows {
+            limits: Some(run.limits.clone()),
+            rows: run.base + run.rows,
+        };
+        match (&run.owner, execute) {
+            (RowsOwner::Cursor(name), _) => {
+                if let Some(c) = self.cursors.get_mut(name) {
+                    *c = carried();
+                }
+            }
+            (RowsOwner::Portal, Some(Pending::Execute { portal, .. })) if suspended => {
+                if let Some(p) = self.portals.get_mut(&portal) {
+                    p.rows = carried();
+                }
+            }
+            _ => {}
+        }
+        let declared = match run.plan.as_deref().and_then(|p| p.cursor.as_ref()) {
+            Some(CursorUse::Declare(name)) if outcome == Outcome::Ok => name,
+            _ => return,
+        };
+        if self.cursors.len() >= MAX_CURSORS {
+            self.cursors.clear();
+        }
+        let limits = run.decided.as_ref().map(|d| d.verdict.row_limits.clone());
+        self.cursors.insert(
+            declared.as_str().into(),
+            PortalRows {
+                limits: Some(limits.unwrap_or_default()),
+                rows: 0,
+            },
+        );
+    }
+
+    /// Audit a statement, then raise the alerts of its verdict.
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &mut self,
+        run: Run,
+        catalog: &dyn CatalogView,
+        now: Now,
+        events: &mut Vec<AuditEvent>,
+        outcome: Outcome,
+        sqlstate: Option<String>,
+        tag_rows: Option<u64>,
+        suspended: bool,
+        message: Option<String>,
+    ) {
+        // A later Execute of a suspended portal continues the statement its Bind decided
+        // on: its alerts were raised with the first piece.
+        let continuation = run.owner == RowsOwner::Portal && run.base > 0;
+        let decided = run.decided.clone().filter(|_| !continuation);
+        let plan = run.plan.clone();
+        let mut ev =
+            self.statement_event(run, catalog, now, outcome, sqlstate, tag_rows, suspended);
+        if message.is_some() {
+            ev.message = message;
+        }
         events.push(ev);
+        let Some(decided) = decided else { return };
+        for note in &decided.alerts {
+            let mut alert = self.alert_event(note, now);
+            if let Some(plan) = &plan {
+                alert.statement_kind = Some(plan.kind);
+                alert.fingerprint = Some(plan.fingerprint.clone());
+                alert.query = Some(plan.normalized.clone());
+                alert.actor = plan.actor.clone();
+            }
+            events.push(alert);
+        }
+    }
+
+    /// An `alert` event (the relay hands it to the alert sink).
+    fn alert_event(&mut self, note: &AlertNote, now: Now) -> AuditEvent {
+        let mut ev = self.event(EventKind::Alert, now);
+        ev.rule = Some(note.rule.clone());
+        ev.severity = Some(note.severity);
+        ev.message = Some(note.message.clone());
+        ev
     }
 
     /// The server has left copy-in mode (CommandComplete or ErrorResponse for a COPY FROM
@@ -460,11 +908,28 @@ impl BackendSession {
                 .as_secs_f64()
                 * 1000.0,
         );
-        ev.decision = Some(if outcome == Outcome::Blocked {
+        let cut = run.cut.as_ref();
+        ev.decision = Some(if outcome == Outcome::Blocked || cut.is_some() {
             "block"
         } else {
-            "allow"
+            run.decided
+                .as_ref()
+                .map_or("allow", |d| d.decision().as_str())
         });
+        if let Some(d) = &run.decided {
+            let mut rules: Vec<String> = d.verdict.rules.iter().map(|h| h.name.clone()).collect();
+            rules.extend(cut.map(|c| c.rule.name.clone()));
+            ev.rules = Some(rules);
+            ev.permissions_required = Some(d.verdict.permissions_required.clone());
+            ev.permissions_held = Some(d.verdict.permissions_held.clone());
+        }
+        let (outcome, sqlstate) = match cut {
+            Some(block) => {
+                ev.message = Some(block.message.clone());
+                (Outcome::Blocked, Some(block.sqlstate.to_owned()))
+            }
+            None => (outcome, sqlstate),
+        };
         ev.outcome = Some(outcome);
         ev.sqlstate = sqlstate;
         ev.suspended = suspended;
@@ -513,6 +978,11 @@ impl BackendSession {
         }
         made
     }
+}
+
+/// A ReadyForQuery with the given transaction status.
+fn ready_for_query(status: u8) -> Bytes {
+    Bytes::copy_from_slice(&[b'Z', 0, 0, 0, 5, status])
 }
 
 /// Bound on cached attributions per session; cleared when full.
@@ -607,6 +1077,11 @@ fn attribute(
 }
 
 impl BackendSession {
+    /// The session's fixed facts.
+    pub fn info(&self) -> Arc<SessionInfo> {
+        Arc::clone(&self.info)
+    }
+
     /// The database user of this session.
     pub fn user(&self) -> &str {
         &self.info.user
@@ -681,6 +1156,7 @@ mod tests {
             portal: "".into(),
             statement: "".into(),
             refusal: None,
+            decided: None,
         });
         s.push(Pending::Execute {
             portal: "".into(),
@@ -692,6 +1168,7 @@ mod tests {
     fn query(s: &mut BackendSession) {
         s.push(Pending::Query {
             statements: Vec::new(),
+            decisions: Vec::new(),
             started: Instant::now(),
             refusal: None,
         });

@@ -3,6 +3,7 @@
 //! by the caller) and with the catalog names they mention already fetched.
 
 use super::catalog::CatalogView;
+use super::gate::{Decided, Gate, PolicyInput};
 use super::pending::Pending;
 use super::resolve::{NameContext, PlannedStatement};
 use crate::error::ClientError;
@@ -50,6 +51,7 @@ pub struct FrontendSession {
     policy: Arc<Policy>,
     /// `on_audit_failure: block`: refuse statements while the trail cannot record.
     block_without_audit: bool,
+    gate: Gate,
 }
 
 impl FrontendSession {
@@ -58,27 +60,55 @@ impl FrontendSession {
             names,
             policy,
             block_without_audit,
+            gate: Gate::default(),
+        }
+    }
+
+    /// Plan with the classification of the engine in force: a reloaded policy reclassifies
+    /// from the next statement on.
+    fn use_policy(&mut self, input: &PolicyInput) {
+        let current = input.engine.policy();
+        if !Arc::ptr_eq(&self.policy, current) {
+            self.policy = Arc::clone(current);
+            self.names.forget_shapes();
         }
     }
 
     /// A simple Query: every statement planned in order, each seeing the session effects
     /// (search_path, actor) of the ones before it.
+    ///
+    /// Policy: every statement is decided before anything is forwarded. If one of them is
+    /// refused, the whole Query is refused (replaced by a statement the server fails, so
+    /// nothing of it runs, as with a syntax error anywhere in it) and every statement is
+    /// audited as blocked, each with its own verdict. Running the statements before the
+    /// refused one would need the Query split on the wire, and a client sending several
+    /// statements in one Query expects them to succeed or fail together (one implicit
+    /// transaction).
     pub fn on_query(
         &mut self,
         text: &Arc<str>,
         analysis: &Analysis,
         catalog: &dyn CatalogView,
         audit_ok: bool,
+        input: &PolicyInput,
         now: Instant,
     ) -> FrontendStep {
+        self.use_policy(input);
         let statements = self.plan_all(text, analysis, catalog);
-        let refusal = self.refusal(audit_ok);
+        let decisions: Vec<Arc<Decided>> = statements
+            .iter()
+            .map(|plan| Arc::new(self.gate.decide(plan, input)))
+            .collect();
+        let refusal = self
+            .refusal(audit_ok)
+            .or_else(|| decisions.iter().find_map(|d| d.refusal.clone()));
         let upstream = match refusal {
             Some(_) => Upstream::Replace(build::query(build::REFUSED_STATEMENT)),
             None => Upstream::Forward,
         };
         let pending = Pending::Query {
             statements,
+            decisions,
             started: now,
             refusal,
         };
@@ -97,13 +127,16 @@ impl FrontendSession {
         text: &Arc<str>,
         analysis: &Analysis,
         catalog: &dyn CatalogView,
+        input: &PolicyInput,
     ) -> FrontendStep {
+        self.use_policy(input);
         let mut planned = self.plan_all(text, analysis, catalog);
         let statement = if planned.len() == 1 {
             planned.pop()
         } else {
             None
         };
+        self.gate.on_parse(name, statement.clone());
         FrontendStep::forward(
             Some(Pending::Parse {
                 name: name.into(),
@@ -118,11 +151,12 @@ impl FrontendSession {
         &mut self,
         msg: &FrontendMessage<'_>,
         audit_ok: bool,
+        input: Option<&PolicyInput>,
         now: Instant,
     ) -> FrontendStep {
         match msg {
             FrontendMessage::Bind { portal, statement } => {
-                self.on_bind(portal, statement, audit_ok)
+                self.on_bind(portal, statement, audit_ok, input)
             }
             FrontendMessage::Describe { portal, name } => FrontendStep::forward(
                 Some(Pending::Describe {
@@ -168,8 +202,20 @@ impl FrontendSession {
         }
     }
 
-    fn on_bind(&mut self, portal: &str, statement: &str, audit_ok: bool) -> FrontendStep {
-        let refusal = self.refusal(audit_ok);
+    /// A Bind: the policy decision for the statement it runs is made here (P-02), and a
+    /// refusal replaces the Bind with one the server fails, so the server skips to Sync
+    /// exactly as after a real Bind error.
+    fn on_bind(
+        &mut self,
+        portal: &str,
+        statement: &str,
+        audit_ok: bool,
+        input: Option<&PolicyInput>,
+    ) -> FrontendStep {
+        let decided = input.and_then(|i| self.gate.decide_bind(statement, i).map(Arc::new));
+        let refusal = self
+            .refusal(audit_ok)
+            .or_else(|| decided.as_ref().and_then(|d| d.refusal.clone()));
         let upstream = match refusal {
             Some(_) => Upstream::Replace(build::bind(portal, build::REFUSED_STATEMENT_NAME)),
             None => Upstream::Forward,
@@ -178,6 +224,7 @@ impl FrontendSession {
             portal: portal.into(),
             statement: statement.into(),
             refusal,
+            decided,
         };
         FrontendStep {
             upstream,

@@ -10,6 +10,7 @@ pub mod backend;
 pub mod cache;
 pub mod catalog;
 pub mod frontend;
+pub mod gate;
 pub mod pending;
 pub mod resolve;
 

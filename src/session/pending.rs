@@ -1,5 +1,6 @@
 //! The responses the backend half expects, in the order the client's messages were sent.
 
+use super::gate::Decided;
 use super::resolve::PlannedStatement;
 use crate::error::ClientError;
 use std::sync::Arc;
@@ -11,6 +12,8 @@ pub enum Pending {
     /// A simple Query: one result group per statement, then ReadyForQuery.
     Query {
         statements: Vec<Arc<PlannedStatement>>,
+        /// The policy decision on each statement (same order; empty when none was made).
+        decisions: Vec<Arc<Decided>>,
         started: Instant,
         refusal: Option<ClientError>,
     },
@@ -23,6 +26,8 @@ pub enum Pending {
         portal: Box<str>,
         statement: Box<str>,
         refusal: Option<ClientError>,
+        /// The policy decision made at this Bind (P-02: Parse only registers).
+        decided: Option<Arc<Decided>>,
     },
     Describe {
         portal: bool,
@@ -41,6 +46,9 @@ pub enum Pending {
     /// CopyDone or CopyFail: marks where a COPY FROM STDIN's data ends, because the server
     /// ignores Syncs that arrive while it is in copy-in mode.
     CopyEnd,
+    /// A Query the proxy sent on its own to leave the server's transaction failed (see
+    /// `BackendSession::owe_failure`): its ErrorResponse and ReadyForQuery go nowhere.
+    Injected,
 }
 
 impl Pending {
@@ -48,7 +56,7 @@ impl Pending {
     pub fn ends_at_ready(&self) -> bool {
         matches!(
             self,
-            Pending::Query { .. } | Pending::Sync | Pending::FunctionCall
+            Pending::Query { .. } | Pending::Sync | Pending::FunctionCall | Pending::Injected
         )
     }
 }

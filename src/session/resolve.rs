@@ -4,6 +4,7 @@
 
 use super::catalog::CatalogView;
 use crate::audit::ColumnAccess;
+use crate::policy::engine::Access;
 use crate::policy::{Class, Policy};
 use crate::sql::{RelationName, SessionEffect, StatementInfo, StatementKind, Tags};
 use std::collections::{HashMap, HashSet};
@@ -20,6 +21,20 @@ pub struct StatementShape {
     pub table_classes: Vec<Class>,
     pub normalized: String,
     pub fingerprint: String,
+    /// What the policy engine is asked about, built once per shape: the engine then costs
+    /// no per-statement allocation for names.
+    pub access: Access,
+    /// The SQL cursor this statement declares or reads from, if any: FETCH names only the
+    /// cursor, so its data and row counts come from the DECLARE (case S-02).
+    pub cursor: Option<CursorUse>,
+}
+
+/// How a statement relates to a SQL cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CursorUse {
+    Declare(String),
+    /// FETCH or MOVE.
+    Fetch(String),
 }
 
 /// A statement ready to audit: its shared shape plus what varies per execution.
@@ -37,6 +52,7 @@ pub struct PlannedStatement {
 #[derive(Debug, Clone)]
 pub struct NameContext {
     user: String,
+    client_addr: String,
     default_path: Vec<String>,
     search_path: Vec<String>,
     temp_tables: HashSet<String>,
@@ -76,6 +92,7 @@ impl NameContext {
         let default_path = path.unwrap_or_else(|| vec!["$user".into(), "public".into()]);
         Self {
             user: user.to_owned(),
+            client_addr: String::new(),
             search_path: default_path.clone(),
             default_path,
             temp_tables: HashSet::new(),
@@ -83,6 +100,17 @@ impl NameContext {
             shapes_generation: 0,
             actor: None,
         }
+    }
+
+    /// The client's address, carried into every [`Access`].
+    pub fn with_client_addr(mut self, addr: impl Into<String>) -> Self {
+        self.client_addr = addr.into();
+        self
+    }
+
+    /// Forget planned shapes (their classes came from a policy that was replaced).
+    pub fn forget_shapes(&mut self) {
+        self.shapes.clear();
     }
 
     pub fn apply(&mut self, effect: &SessionEffect) {
@@ -195,27 +223,38 @@ impl NameContext {
             .iter()
             .map(|r| self.resolve(r, catalog))
             .collect();
-        let table_classes = tables
+        let table_classes: Vec<Class> = tables
             .iter()
             .map(|(s, t)| policy.table_class(s, t))
             .collect();
-        let columns = info
-            .columns
-            .iter()
-            .filter_map(|c| {
-                let (schema, table) = match &c.relation {
-                    Some(r) => self.resolve(r, catalog),
-                    None if tables.len() == 1 => tables[0].clone(),
-                    None => return None,
-                };
-                let class = policy.column_class(&schema, &table, &c.column);
-                Some(ColumnAccess {
-                    table: format!("{schema}.{table}"),
-                    column: c.column.clone(),
-                    class,
-                })
-            })
-            .collect();
+        let mut columns = Vec::with_capacity(info.columns.len());
+        let mut access = Access::new(info.kind, self.user.clone(), self.client_addr.clone());
+        // The first relation of a write is its target (the analyzer records it first).
+        let writes = matches!(
+            info.kind,
+            StatementKind::Insert
+                | StatementKind::Update
+                | StatementKind::Delete
+                | StatementKind::Merge
+                | StatementKind::CopyFrom
+        );
+        for (i, ((schema, table), class)) in tables.iter().zip(&table_classes).enumerate() {
+            access = access.table(schema, table, *class, writes && i == 0);
+        }
+        for c in &info.columns {
+            let (schema, table) = match &c.relation {
+                Some(r) => self.resolve(r, catalog),
+                None if tables.len() == 1 => tables[0].clone(),
+                None => continue,
+            };
+            let class = policy.column_class(&schema, &table, &c.column);
+            access = access.column(&schema, &table, &c.column, class, c.write);
+            columns.push(ColumnAccess {
+                table: format!("{schema}.{table}"),
+                column: c.column.clone(),
+                class,
+            });
+        }
         StatementShape {
             kind: info.kind,
             tables,
@@ -223,8 +262,65 @@ impl NameContext {
             table_classes,
             normalized: info.normalized.clone(),
             fingerprint: info.fingerprint.clone(),
+            access,
+            cursor: cursor_use(&info.normalized),
         }
     }
+}
+
+/// The cursor a DECLARE, FETCH or MOVE names (from the normalized text: identifiers are
+/// kept there, only literals are replaced). Quoted names are kept exact (they may hold
+/// spaces), others folded: a name that is not recognised would leave a FETCH without the
+/// data of its DECLARE, so the quoting rules matter.
+fn cursor_use(normalized: &str) -> Option<CursorUse> {
+    let text = normalized.trim().trim_end_matches(';').trim_end();
+    let (first, rest) = text.split_once(char::is_whitespace)?;
+    match first.to_ascii_lowercase().as_str() {
+        "declare" => leading_ident(rest.trim_start()).map(CursorUse::Declare),
+        "fetch" | "move" => trailing_ident(rest).map(CursorUse::Fetch),
+        _ => None,
+    }
+}
+
+fn leading_ident(text: &str) -> Option<String> {
+    match text.strip_prefix('"') {
+        Some(quoted) => {
+            let mut name = String::new();
+            let mut chars = quoted.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c == '"' {
+                    if chars.peek() == Some(&'"') {
+                        chars.next();
+                    } else {
+                        return Some(name);
+                    }
+                }
+                name.push(c);
+            }
+            None
+        }
+        None => text.split_whitespace().next().map(str::to_lowercase),
+    }
+}
+
+fn trailing_ident(text: &str) -> Option<String> {
+    let Some(body) = text.strip_suffix('"') else {
+        return text.split_whitespace().last().map(str::to_lowercase);
+    };
+    // Walk back to the opening quote; `""` inside is an escaped quote.
+    let bytes = body.as_bytes();
+    let mut i = bytes.len();
+    while i > 0 {
+        i -= 1;
+        if bytes[i] == b'"' {
+            if i > 0 && bytes[i - 1] == b'"' {
+                i -= 1;
+                continue;
+            }
+            return Some(body[i + 1..].replace("\"\"", "\""));
+        }
+    }
+    None
 }
 
 /// Split a search_path value: comma separated, quoted names kept exact, others folded.
@@ -297,6 +393,26 @@ mod tests {
             c.by_name.insert(name.to_string(), v.into());
         }
         c
+    }
+
+    #[test]
+    fn cursor_names_of_declare_fetch_and_move() {
+        let d = |t: &str| cursor_use(t);
+        assert_eq!(
+            d("DECLARE c CURSOR FOR SELECT ssn FROM customers"),
+            Some(CursorUse::Declare("c".into()))
+        );
+        assert_eq!(d("FETCH $1 FROM C"), Some(CursorUse::Fetch("c".into())));
+        assert_eq!(
+            d("fetch next in \"My \"\"Cur\";"),
+            Some(CursorUse::Fetch("My \"Cur".into()))
+        );
+        assert_eq!(
+            d("DECLARE \"a b\" CURSOR FOR SELECT 1"),
+            Some(CursorUse::Declare("a b".into()))
+        );
+        assert_eq!(d("MOVE 10 IN \"Q\""), Some(CursorUse::Fetch("Q".into())));
+        assert_eq!(d("SELECT 1"), None);
     }
 
     #[test]

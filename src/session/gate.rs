@@ -1,0 +1,275 @@
+//! Carrying out policy decisions per statement: the frontend half asks the engine (and the
+//! rate limiter) before a statement is forwarded and hands the result, a [`Decided`], to
+//! the backend half through the [`Pending`](super::Pending) queue; the backend half
+//! enforces row thresholds with it and puts it into the audit event.
+
+use super::resolve::{CursorUse, PlannedStatement, StatementShape};
+use crate::error::{Blame, ClientError};
+use crate::policy::engine::{Approval, Decision, Engine, RateLimiter, SessionUsage, Verdict};
+use crate::policy::Severity;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+
+/// What the engine needs from outside the session for one client message.
+pub struct PolicyInput<'a> {
+    pub engine: &'a Arc<Engine>,
+    pub approvals: &'a [Approval],
+    /// The session's rows before this statement (statements still streaming are not in it).
+    pub usage: SessionUsage,
+    pub now: OffsetDateTime,
+    pub rate: &'a Mutex<RateLimiter>,
+    /// The database user (rate limits count per user).
+    pub user: &'a str,
+}
+
+/// An alert to raise once the statement is audited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertNote {
+    pub rule: String,
+    pub severity: &'static str,
+    pub message: String,
+}
+
+/// The decision on one statement, made before it is forwarded.
+#[derive(Debug)]
+pub struct Decided {
+    pub verdict: Arc<Verdict>,
+    /// Set when the statement must not run: a policy block (42501) or the rate limit (53400).
+    pub refusal: Option<ClientError>,
+    /// Alerts of matched `alert` rules (and the total rate alert).
+    pub alerts: Vec<AlertNote>,
+}
+
+impl Decided {
+    /// The audit `decision`.
+    pub fn decision(&self) -> Decision {
+        if self.refusal.is_some() {
+            Decision::Block
+        } else {
+            self.verdict.decision
+        }
+    }
+}
+
+pub fn severity_str(s: Severity) -> &'static str {
+    match s {
+        Severity::Low => "LOW",
+        Severity::Medium => "MEDIUM",
+        Severity::High => "HIGH",
+        Severity::Critical => "CRITICAL",
+    }
+}
+
+/// Several texts Parsed under one name before the server confirmed any: each is a
+/// candidate for what a Bind of that name runs. Bounded; past the bound the name is
+/// ambiguous and Binds to it are refused (fail closed).
+const MAX_CANDIDATES: usize = 16;
+
+/// The frontend half's policy state.
+#[derive(Default)]
+pub struct Gate {
+    /// Verdicts that depend only on the statement's shape (policies without rules), by
+    /// shape identity; valid for `cached_for` only.
+    verdicts: HashMap<ShapeKey, Arc<Verdict>>,
+    cached_for: Option<Arc<Engine>>,
+    /// Texts Parsed under each statement name, as candidates for what a Bind runs.
+    ///
+    /// Why candidates and not the last Parse: this half runs ahead of the server's answers,
+    /// and a Parse may fail (a name already in use, a bad text) or a Close may be skipped
+    /// after an error, so "the last Parse under this name" can differ from what the server
+    /// holds. Deciding on the strictest candidate cannot let a forbidden statement run
+    /// under a harmless name; the cost is a false refusal only for a client that reuses a
+    /// name it once used for a statement it may not run. The unnamed statement is exact:
+    /// every Parse of it drops the previous one, even a Parse that fails.
+    prepared: HashMap<Box<str>, Vec<Arc<PlannedStatement>>>,
+    /// Names with more candidates than the bound.
+    ambiguous: std::collections::HashSet<Box<str>>,
+    /// The DECLARE of each SQL cursor, whose data a FETCH reads.
+    cursors: HashMap<String, Arc<StatementShape>>,
+}
+
+/// A shape by identity; the key holds the `Arc` so the address cannot be reused.
+#[derive(Clone)]
+struct ShapeKey(Arc<StatementShape>);
+
+impl PartialEq for ShapeKey {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for ShapeKey {}
+impl std::hash::Hash for ShapeKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.0) as usize).hash(state);
+    }
+}
+
+/// Bound on cached verdicts per session; cleared when full.
+const MAX_VERDICTS: usize = 1024;
+
+impl Gate {
+    /// Note a Parse (see `prepared`).
+    pub fn on_parse(&mut self, name: &str, plan: Option<Arc<PlannedStatement>>) {
+        if name.is_empty() {
+            match plan {
+                Some(p) => {
+                    self.prepared.insert("".into(), vec![p]);
+                }
+                None => {
+                    self.prepared.remove("");
+                }
+            }
+            return;
+        }
+        let Some(plan) = plan else { return };
+        let list = self.prepared.entry(name.into()).or_default();
+        if list.iter().any(|p| p.normalized == plan.normalized) {
+            return;
+        }
+        if list.len() >= MAX_CANDIDATES {
+            self.ambiguous.insert(name.into());
+            return;
+        }
+        list.push(plan);
+    }
+
+    /// Decide on a Bind of `statement`. `None`: nothing known about the name (the server
+    /// fails the Bind, or it is a SQL-level PREPARE, checked when it was prepared).
+    pub fn decide_bind(&mut self, statement: &str, input: &PolicyInput) -> Option<Decided> {
+        if self.ambiguous.contains(statement) {
+            let verdict = Arc::new(input.engine.decide_before(
+                &crate::policy::engine::Access::new(crate::sql::StatementKind::Unparsed, "", ""),
+                &input.usage,
+                input.approvals,
+                input.now,
+            ));
+            return Some(Decided {
+                verdict,
+                refusal: Some(denied(
+                    "pgvigil: too many different statements were prepared under this name; \
+                     close it and prepare under a new name"
+                        .into(),
+                )),
+                alerts: Vec::new(),
+            });
+        }
+        let candidates = self.prepared.get(statement)?.clone();
+        let mut best: Option<Decided> = None;
+        for plan in &candidates {
+            let verdict = self.verdict(plan, input);
+            let stricter = best
+                .as_ref()
+                .is_none_or(|b| verdict.decision > b.verdict.decision);
+            if stricter {
+                best = Some(Decided {
+                    verdict,
+                    refusal: None,
+                    alerts: Vec::new(),
+                });
+            }
+        }
+        best.map(|b| self.finish(b.verdict, input))
+    }
+
+    /// Decide on one statement of a simple Query.
+    pub fn decide(&mut self, plan: &Arc<PlannedStatement>, input: &PolicyInput) -> Decided {
+        let verdict = self.verdict(plan, input);
+        if let Some(CursorUse::Declare(name)) = &plan.cursor {
+            self.cursors.insert(name.clone(), Arc::clone(&plan.shape));
+        }
+        self.finish(verdict, input)
+    }
+
+    fn finish(&mut self, verdict: Arc<Verdict>, input: &PolicyInput) -> Decided {
+        let mut alerts: Vec<AlertNote> = verdict
+            .rules
+            .iter()
+            .filter(|h| h.effective() == Decision::Alert)
+            .map(|h| AlertNote {
+                rule: h.name.clone(),
+                severity: severity_str(h.severity),
+                message: format!("rule \"{}\" matched", h.name),
+            })
+            .collect();
+        let mut refusal = verdict.sqlstate.map(|sqlstate| ClientError {
+            sqlstate,
+            message: verdict.message.clone(),
+            blame: Blame::Client,
+        });
+        let admission = match input.rate.lock() {
+            Ok(mut rate) => rate.admit(input.user, input.now),
+            Err(_) => Default::default(),
+        };
+        if let (None, Some(r)) = (&refusal, admission.refused) {
+            refusal = Some(ClientError {
+                sqlstate: r.sqlstate,
+                message: r.message,
+                blame: Blame::Client,
+            });
+        }
+        if let Some(a) = admission.alert {
+            alerts.push(AlertNote {
+                rule: "rate_limit.total_alert".into(),
+                severity: severity_str(Severity::High),
+                message: format!(
+                    "more than {} statements in {}s across all users",
+                    a.limit.count,
+                    a.limit.window.as_secs()
+                ),
+            });
+        }
+        Decided {
+            verdict,
+            refusal,
+            alerts,
+        }
+    }
+
+    /// The engine's verdict, cached by shape while the policy has no rules (then it
+    /// depends on nothing but the shape: no usage, time or approvals).
+    fn verdict(&mut self, plan: &Arc<PlannedStatement>, input: &PolicyInput) -> Arc<Verdict> {
+        let shape = match &plan.cursor {
+            Some(CursorUse::Fetch(name)) => self.cursors.get(name).unwrap_or(&plan.shape),
+            _ => &plan.shape,
+        };
+        let cacheable = input.engine.policy().rules().is_empty();
+        if !cacheable {
+            return Arc::new(decide_shape(shape, input));
+        }
+        let current = self
+            .cached_for
+            .as_ref()
+            .is_some_and(|e| Arc::ptr_eq(e, input.engine));
+        if !current || self.verdicts.len() >= MAX_VERDICTS {
+            self.verdicts.clear();
+            self.cached_for = Some(Arc::clone(input.engine));
+        }
+        let key = ShapeKey(Arc::clone(shape));
+        if let Some(v) = self.verdicts.get(&key) {
+            return Arc::clone(v);
+        }
+        let v = Arc::new(decide_shape(shape, input));
+        self.verdicts.insert(key, Arc::clone(&v));
+        v
+    }
+
+    /// The DECLAREd cursors' shapes (FETCH decides on the DECLARE's data).
+    pub fn forget_cursors(&mut self) {
+        self.cursors.clear();
+    }
+}
+
+fn decide_shape(shape: &StatementShape, input: &PolicyInput) -> Verdict {
+    input
+        .engine
+        .decide_before(&shape.access, &input.usage, input.approvals, input.now)
+}
+
+fn denied(message: String) -> ClientError {
+    ClientError {
+        sqlstate: crate::policy::engine::SQLSTATE_DENIED,
+        message,
+        blame: Blame::Client,
+    }
+}
