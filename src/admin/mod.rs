@@ -108,19 +108,21 @@ impl AdminState {
 pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
     let mut shutdown = state.shutdown.clone();
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut requests = tokio::task::JoinSet::new();
     loop {
+        while requests.try_join_next().is_some() {}
         let permit = tokio::select! {
             p = Arc::clone(&permits).acquire_owned() => match p {
                 Ok(p) => p,
-                Err(_) => return,
+                Err(_) => break,
             },
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let state = Arc::clone(&state);
-                    tokio::spawn(async move {
+                    requests.spawn(async move {
                         handle(stream, peer, state).await;
                         drop(permit);
                     });
@@ -130,8 +132,17 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         }
+    }
+    // Requests in flight get a moment to answer; the rest are cut so shutdown (and the
+    // audit flush, which waits for every holder of an audit sink) is not held up.
+    let drained = tokio::time::timeout(Duration::from_secs(2), async {
+        while requests.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        requests.shutdown().await;
     }
 }
 

@@ -191,6 +191,8 @@ impl Proxy {
         for task in self.background {
             let _ = task.await;
         }
+        // The reloader holds an audit sink: the writer ends only when every sink is gone.
+        drop(self.reloader);
         let writer = self.writer;
         if tokio::task::spawn_blocking(move || writer.finish())
             .await
