@@ -334,3 +334,29 @@ fn sighup_reloads_the_policy_and_an_invalid_one_is_refused() {
         "{refused}"
     );
 }
+
+#[test]
+fn a_corrupt_approvals_file_stops_serve_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    // The default approvals file sits next to the audit log.
+    std::fs::write(dir.path().join("pgvigil-approvals.json"), "[{broken").unwrap();
+    let out = pgvigil()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "127.0.0.1:1",
+        ])
+        .arg("--audit-log")
+        .arg(&audit)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("pgvigil-approvals.json"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -83,6 +83,14 @@ impl Proxy {
             Some(path) => Policy::load(path)?,
             None => Policy::unclassified(),
         };
+        // Before the audit writer starts: a bad approvals file stops startup cleanly.
+        let approvals =
+            ApprovalStore::open(&config.approvals_file, time::OffsetDateTime::now_utc())?;
+        tracing::info!(
+            path = %config.approvals_file.display(),
+            in_force = approvals.list(time::OffsetDateTime::now_utc()).len(),
+            "approvals loaded"
+        );
         let (audit, writer) =
             AuditWriter::start(&config.audit).map_err(|source| StartError::Audit {
                 path: config.audit.path.display().to_string(),
@@ -103,8 +111,6 @@ impl Proxy {
         let policy = Arc::new(policy);
         let engine = Arc::new(crate::policy::engine::Engine::new(Arc::clone(&policy))?);
         let (engine_tx, engine_rx) = watch::channel(engine);
-        let approvals =
-            ApprovalStore::open(&config.approvals_file, time::OffsetDateTime::now_utc())?;
         let control = Arc::new(Control {
             engine: engine_rx,
             approvals,
