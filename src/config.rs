@@ -1,6 +1,8 @@
 //! Configuration: command-line flags merged over an optional YAML file (flags win), validated
 //! into [`Config`] before anything runs. Secrets come from the environment, never the YAML.
 
+use crate::admin::AdminToken;
+use crate::control::alerts::WebhookTarget;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -55,6 +57,21 @@ pub struct Config {
     pub audit: AuditConfig,
     pub catalog: CatalogConfig,
     pub max_message_bytes: usize,
+    /// The admin HTTP endpoint, when `--admin` / `admin:` is given (always with a token).
+    pub admin: Option<AdminConfig>,
+    /// Where approvals are kept across restarts (default: next to the audit log).
+    pub approvals_file: PathBuf,
+    /// Where alerts are POSTed, if anywhere.
+    pub alert_webhook: Option<WebhookTarget>,
+    /// How often the classification files are checked for changes (hot reload).
+    pub policy_poll: std::time::Duration,
+}
+
+/// The admin endpoint: address and the bearer token every request must carry.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: String,
+    pub token: AdminToken,
 }
 
 /// The YAML file (`pgvigil.example.yaml` documents every key).
@@ -72,6 +89,9 @@ struct FileConfig {
     catalog_user: Option<String>,
     catalog_password_env: Option<String>,
     max_message_bytes: Option<usize>,
+    admin: Option<String>,
+    approvals_file: Option<PathBuf>,
+    alert_webhook: Option<String>,
 }
 
 /// Flags given on the command line; each overrides the file.
@@ -82,6 +102,7 @@ pub struct Flags {
     pub upstream: Option<String>,
     pub classification: Option<PathBuf>,
     pub audit_log: Option<PathBuf>,
+    pub admin: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +152,35 @@ impl Config {
             query_max_chars: positive("query_max_chars", file.query_max_chars.unwrap_or(4096))?,
             key: audit_key_from_env()?,
         };
+        let admin = match flags.admin.or(file.admin) {
+            Some(addr) => {
+                check_host_port("admin", &addr)?;
+                Some(AdminConfig {
+                    listen: addr,
+                    token: admin_token_from_env()?,
+                })
+            }
+            None => None,
+        };
+        let alert_webhook = match file.alert_webhook {
+            Some(url) => {
+                Some(
+                    WebhookTarget::parse(&url).map_err(|reason| ConfigError::Invalid {
+                        key: "alert_webhook",
+                        reason,
+                    })?,
+                )
+            }
+            None => None,
+        };
+        let approvals_file = file
+            .approvals_file
+            .unwrap_or_else(|| audit.path.with_file_name("pgvigil-approvals.json"));
         Ok(Config {
+            admin,
+            approvals_file,
+            alert_webhook,
+            policy_poll: crate::control::reload::POLL_INTERVAL,
             listen,
             upstream,
             classification: flags.classification.or(file.classification),
@@ -180,6 +229,20 @@ fn positive(key: &'static str, v: usize) -> Result<usize, ConfigError> {
         });
     }
     Ok(v)
+}
+
+/// `PGVIGIL_ADMIN_TOKEN`: required whenever the admin endpoint is on.
+fn admin_token_from_env() -> Result<AdminToken, ConfigError> {
+    let token = std::env::var("PGVIGIL_ADMIN_TOKEN").map_err(|_| ConfigError::Invalid {
+        key: "PGVIGIL_ADMIN_TOKEN",
+        reason: "the admin endpoint (--admin / admin:) needs a bearer token in the environment \
+                 variable PGVIGIL_ADMIN_TOKEN; refusing to serve it unauthenticated"
+            .into(),
+    })?;
+    AdminToken::new(token).map_err(|reason| ConfigError::Invalid {
+        key: "PGVIGIL_ADMIN_TOKEN",
+        reason,
+    })
 }
 
 fn audit_key_from_env() -> Result<Vec<u8>, ConfigError> {

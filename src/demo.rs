@@ -42,7 +42,7 @@ pub async fn run(stop: impl std::future::Future<Output = ()>) -> Result<(), Demo
         upstream: Some(cluster.addr().to_string()),
         classification: Some(policy),
         audit_log: Some(audit.clone()),
-        config: None,
+        ..Flags::default()
     })?;
     let proxy = Proxy::start(config).await?;
     print_banner(&proxy, &audit);

@@ -17,8 +17,11 @@
 //! - [`net`]: listener, handshake, relay loops, catalog lookups, cancel routing: the only sockets.
 //! - [`config`]: flags + optional YAML file -> validated [`config::Config`].
 //! - [`pgctl`]: a throwaway PostgreSQL cluster (initdb + postgres) used by `demo` and tests.
+//! - [`control`]: live engine (reloads), approvals, login/rate guards, alerts (webhook).
+//! - [`admin`]: the admin HTTP API (`serve --admin`) and its client (`approve`).
 //! - [`demo`]: `pgvigil demo`, the sample schema behind the proxy.
 
+pub mod admin;
 pub mod audit;
 pub mod config;
 pub mod control;

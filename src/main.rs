@@ -36,6 +36,42 @@ struct ServeArgs {
     /// Where the audit trail (JSON lines) is appended.
     #[arg(long)]
     audit_log: Option<PathBuf>,
+    /// Serve the admin HTTP API on ADDR (needs PGVIGIL_ADMIN_TOKEN).
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<String>,
+}
+
+/// `pgvigil approve`: grant (default), list or revoke approvals on a running instance.
+#[derive(clap::Args, Clone)]
+#[command(group(clap::ArgGroup::new("what").args(["class", "table"])))]
+struct ApproveArgs {
+    /// Who grants the approval (their roles must hold approval:grant).
+    #[arg(long, required_unless_present_any = ["list", "revoke"])]
+    approver: Option<String>,
+    /// The database user approved (not the approver).
+    #[arg(long, required_unless_present_any = ["list", "revoke"])]
+    user: Option<String>,
+    /// A data class: PUBLIC, INTERNAL, CONFIDENTIAL or RESTRICTED.
+    #[arg(long, required_unless_present_any = ["list", "revoke", "table"])]
+    class: Option<String>,
+    /// One table, SCHEMA.TABLE.
+    #[arg(long)]
+    table: Option<String>,
+    /// How long, e.g. 30m, 2h, 1d (at most 30d).
+    #[arg(long = "for", value_name = "DURATION", required_unless_present_any = ["list", "revoke"])]
+    duration: Option<String>,
+    /// Ticket or justification (recorded in the audit trail).
+    #[arg(long, required_unless_present_any = ["list", "revoke"])]
+    reason: Option<String>,
+    /// The instance's admin endpoint.
+    #[arg(long, value_name = "ADDR", default_value = pgvigil::admin::client::DEFAULT_ADMIN_ADDR)]
+    admin: String,
+    /// List the approvals in force instead of granting one.
+    #[arg(long, conflicts_with_all = ["approver", "user", "class", "table", "duration", "reason", "revoke"])]
+    list: bool,
+    /// Revoke the approval with this id instead of granting one.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["approver", "user", "class", "table", "duration", "reason"])]
+    revoke: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -49,6 +85,9 @@ enum Command {
         #[arg(long, default_value = "classification")]
         classification: PathBuf,
     },
+    /// Grant a time-bound approval through a running instance (`serve --admin`); also
+    /// `--list` and `--revoke ID`. Reads PGVIGIL_ADMIN_TOKEN.
+    Approve(ApproveArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +97,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Demo => pgvigil_demo(),
         Command::Check { classification } => check(&classification),
+        Command::Approve(args) => approve(args),
     }
 }
 
@@ -87,6 +127,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         upstream: args.upstream,
         classification: args.classification,
         audit_log: args.audit_log,
+        admin: args.admin,
     };
     let config = match Config::build(flags) {
         Ok(c) => c,
@@ -105,7 +146,8 @@ fn serve(args: ServeArgs) -> ExitCode {
             Ok(p) => p,
             Err(
                 e @ (pgvigil::net::listener::StartError::Policy(_)
-                | pgvigil::net::listener::StartError::Engine(_)),
+                | pgvigil::net::listener::StartError::Engine(_)
+                | pgvigil::net::listener::StartError::Approvals(_)),
             ) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
@@ -116,11 +158,35 @@ fn serve(args: ServeArgs) -> ExitCode {
             }
         };
         tracing::info!(listen = %proxy.local_addr(), %upstream, "pgvigil serving");
-        wait_for_signal().await;
+        run_until_stopped(&proxy).await;
         tracing::info!("shutting down: closing sessions and flushing the audit trail");
         proxy.shutdown().await;
         ExitCode::SUCCESS
     })
+}
+
+/// Serve until SIGINT or SIGTERM; SIGHUP reloads the policy (an invalid one is refused and
+/// the one in force stays; `Proxy::reload` logs and audits either way).
+async fn run_until_stopped(proxy: &Proxy) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::warn!(
+            "cannot install the SIGHUP handler; reload via the admin API or a file change"
+        );
+        wait_for_signal().await;
+        return;
+    };
+    let stop = wait_for_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            Some(()) = hangup.recv() => {
+                tracing::info!("SIGHUP: reloading the policy");
+                let _ = proxy.reload().await;
+            }
+        }
+    }
 }
 
 /// SIGINT or SIGTERM.
@@ -133,6 +199,50 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+fn approve(args: ApproveArgs) -> ExitCode {
+    use pgvigil::admin::client::{self, ApproveCommand, ApproveOutcome};
+    let token = match std::env::var("PGVIGIL_ADMIN_TOKEN") {
+        Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
+        _ => {
+            eprintln!("error: PGVIGIL_ADMIN_TOKEN is not set (the admin endpoint's bearer token)");
+            return ExitCode::from(2);
+        }
+    };
+    let command = if args.list {
+        ApproveCommand::List
+    } else if let Some(id) = args.revoke {
+        ApproveCommand::Revoke { id }
+    } else {
+        // clap guarantees these are present when neither --list nor --revoke is given.
+        ApproveCommand::Grant {
+            approver: args.approver.unwrap_or_default(),
+            user: args.user.unwrap_or_default(),
+            class: args.class,
+            table: args.table,
+            duration: args.duration.unwrap_or_default(),
+            reason: args.reason.unwrap_or_default(),
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match rt.block_on(client::approve(&args.admin, &token, &command)) {
+        ApproveOutcome::Done(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        ApproveOutcome::Refused(text) => {
+            eprintln!("refused: {text}");
+            ExitCode::from(1)
+        }
+        ApproveOutcome::Failed(text) => {
+            eprintln!("error: {text}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -1,11 +1,13 @@
 //! Runtime control state shared by every session: the live policy engine (replaced
 //! atomically on reload), approvals, the login and rate guards, and the alert sink.
 //! Sessions take a snapshot of the engine at each statement, so a reload applies from
-//! their next statement.
+//! their next statement. [`reload`] replaces the engine; `crate::admin` exposes approvals,
+//! locks and reloads over HTTP.
 
 pub mod alerts;
 pub mod approvals;
 pub mod guards;
+pub mod reload;
 
 use crate::policy::engine::Engine;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use tokio::sync::watch;
 pub use alerts::AlertSink;
 pub use approvals::ApprovalStore;
 pub use guards::Guards;
+pub use reload::{ReloadTrigger, Reloader};
 
 /// Everything policy-related a session consults.
 pub struct Control {

@@ -6,6 +6,8 @@ use super::catalog::Catalogs;
 use super::connection;
 use crate::audit::{AuditSink, AuditWriter};
 use crate::config::{AuditFailureMode, Config};
+use crate::control::reload::{ReloadRefused, Reloaded};
+use crate::control::{AlertSink, ApprovalStore, Control, ReloadTrigger, Reloader};
 use crate::policy::Policy;
 use crate::session::cache::AnalysisCache;
 use std::net::SocketAddr;
@@ -27,7 +29,7 @@ pub struct Shared {
     pub cancels: CancelRegistry,
     pub analyses: AnalysisCache,
     pub shutdown: watch::Receiver<bool>,
-    pub control: Arc<crate::control::Control>,
+    pub control: Arc<Control>,
 }
 
 impl Shared {
@@ -52,6 +54,13 @@ pub enum StartError {
     Policy(#[from] crate::policy::PolicyErrors),
     #[error("{0}")]
     Engine(#[from] crate::policy::engine::EngineError),
+    #[error("{0}")]
+    Approvals(#[from] crate::control::approvals::ApprovalsError),
+    #[error("cannot listen for the admin endpoint on {addr}: {source}")]
+    Admin {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 /// A running proxy.
@@ -61,8 +70,10 @@ pub struct Proxy {
     accept: tokio::task::JoinHandle<()>,
     writer: AuditWriter,
     /// Publishes a new engine on reload; sessions see it from their next statement.
-    #[allow(dead_code)]
-    engine_tx: watch::Sender<Arc<crate::policy::engine::Engine>>,
+    reloader: Arc<Reloader>,
+    admin_addr: Option<SocketAddr>,
+    /// The admin endpoint and the file watcher; they end with the shutdown signal.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Proxy {
@@ -72,6 +83,14 @@ impl Proxy {
             Some(path) => Policy::load(path)?,
             None => Policy::unclassified(),
         };
+        // Before the audit writer starts: a bad approvals file stops startup cleanly.
+        let approvals =
+            ApprovalStore::open(&config.approvals_file, time::OffsetDateTime::now_utc())?;
+        tracing::info!(
+            path = %config.approvals_file.display(),
+            in_force = approvals.list(time::OffsetDateTime::now_utc()).len(),
+            "approvals loaded"
+        );
         let (audit, writer) =
             AuditWriter::start(&config.audit).map_err(|source| StartError::Audit {
                 path: config.audit.path.display().to_string(),
@@ -92,12 +111,45 @@ impl Proxy {
         let policy = Arc::new(policy);
         let engine = Arc::new(crate::policy::engine::Engine::new(Arc::clone(&policy))?);
         let (engine_tx, engine_rx) = watch::channel(engine);
-        let control = Arc::new(crate::control::Control {
+        let control = Arc::new(Control {
             engine: engine_rx,
-            approvals: crate::control::ApprovalStore::default(),
+            approvals,
             guards: crate::control::Guards::new(&policy),
-            alerts: crate::control::AlertSink::new(audit.clone()),
+            alerts: AlertSink::with_webhook(audit.clone(), config.alert_webhook.clone()),
         });
+        let reloader = Arc::new(Reloader::new(
+            config.classification.clone(),
+            engine_tx,
+            Arc::clone(&control),
+            audit.clone(),
+        ));
+        let mut background = Vec::new();
+        let admin_addr = match &config.admin {
+            Some(admin) => {
+                let admin_err = |source| StartError::Admin {
+                    addr: admin.listen.clone(),
+                    source,
+                };
+                let admin_listener = TcpListener::bind(&admin.listen).await.map_err(admin_err)?;
+                let addr = admin_listener.local_addr().map_err(admin_err)?;
+                let state = Arc::new(crate::admin::AdminState::new(
+                    Arc::clone(&control),
+                    Arc::clone(&reloader),
+                    audit.clone(),
+                    shutdown_rx.clone(),
+                    &admin.token,
+                ));
+                background.push(tokio::spawn(crate::admin::serve(admin_listener, state)));
+                tracing::info!(admin = %addr, "admin endpoint listening");
+                Some(addr)
+            }
+            None => None,
+        };
+        if config.classification.is_some() {
+            background.push(tokio::spawn(
+                Arc::clone(&reloader).watch_files(config.policy_poll, shutdown_rx.clone()),
+            ));
+        }
         let shared = Arc::new(Shared {
             catalogs: Catalogs::new(config.upstream.clone(), config.catalog.clone()),
             config,
@@ -114,12 +166,25 @@ impl Proxy {
             shutdown,
             accept,
             writer,
-            engine_tx,
+            reloader,
+            admin_addr,
+            background,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where the admin endpoint listens, when it is on.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// Reload the policy now (SIGHUP). An invalid policy is refused (logged and audited)
+    /// and the one in force stays.
+    pub async fn reload(&self) -> Result<Reloaded, ReloadRefused> {
+        self.reloader.reload(ReloadTrigger::Signal).await
     }
 
     /// Stop accepting, let sessions end (cut after a grace period), then flush and fsync
@@ -129,6 +194,11 @@ impl Proxy {
         if let Err(e) = self.accept.await {
             tracing::error!(error = %e, "accept loop ended abnormally");
         }
+        for task in self.background {
+            let _ = task.await;
+        }
+        // The reloader holds an audit sink: the writer ends only when every sink is gone.
+        drop(self.reloader);
         let writer = self.writer;
         if tokio::task::spawn_blocking(move || writer.finish())
             .await

@@ -29,6 +29,8 @@ pub use model::{
     Permission, Rate, RateLimitSettings, Resource, Role, Rule, RuleAction, RuleMode,
     SecuritySettings, Severity, StatementKindMatch, TableRule,
 };
+/// Value parsers shared with the admin API (approval durations, classes, table names).
+pub(crate) use values::{parse_class, parse_duration, parse_table_key};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -19,11 +19,21 @@ pub struct ProxyOptions {
     pub audit_log: Option<PathBuf>,
     /// Override `max_message_bytes` (the framing limit for one message).
     pub max_message_bytes: Option<usize>,
+    /// Serve the admin API on 127.0.0.1:0 with this bearer token.
+    pub admin_token: Option<String>,
+    /// Keep approvals in this file (default: next to the audit log, in the temp dir).
+    pub approvals_file: Option<PathBuf>,
+    /// `alert_webhook` URL.
+    pub alert_webhook: Option<String>,
+    /// How often the classification files are polled for changes.
+    pub policy_poll: Option<std::time::Duration>,
 }
 
 /// A running proxy; `shutdown` flushes the audit trail and returns its events.
 pub struct TestProxy {
     pub addr: SocketAddr,
+    /// The admin endpoint, when `ProxyOptions::admin_token` was given.
+    pub admin_addr: Option<SocketAddr>,
     pub audit_path: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -64,6 +74,22 @@ impl TestProxy {
         if let Some(max) = opts.max_message_bytes {
             config.max_message_bytes = max;
         }
+        if let Some(token) = &opts.admin_token {
+            config.admin = Some(pgvigil::config::AdminConfig {
+                listen: "127.0.0.1:0".into(),
+                token: pgvigil::admin::AdminToken::new(token.clone()).expect("admin token"),
+            });
+        }
+        if let Some(path) = &opts.approvals_file {
+            config.approvals_file = path.clone();
+        }
+        if let Some(url) = &opts.alert_webhook {
+            config.alert_webhook =
+                Some(pgvigil::control::alerts::WebhookTarget::parse(url).expect("webhook URL"));
+        }
+        if let Some(poll) = opts.policy_poll {
+            config.policy_poll = poll;
+        }
         let (addr_tx, addr_rx) = mpsc::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -80,14 +106,15 @@ impl TestProxy {
                         return;
                     }
                 };
-                let _ = addr_tx.send(Ok(proxy.local_addr()));
+                let _ = addr_tx.send(Ok((proxy.local_addr(), proxy.admin_addr())));
                 let _ = stop_rx.await;
                 proxy.shutdown().await;
             });
         });
-        let addr = addr_rx.recv().expect("proxy thread").expect("proxy start");
+        let (addr, admin_addr) = addr_rx.recv().expect("proxy thread").expect("proxy start");
         TestProxy {
             addr,
+            admin_addr,
             audit_path,
             stop: Some(stop),
             thread: Some(thread),

@@ -180,6 +180,21 @@ impl FailedLogins {
         self.keys.retain(|(u, _), _| u != user);
     }
 
+    /// Admin: locks in force at `now` as (user, client address unless `lock_scope: user`,
+    /// locked until), ordered by user.
+    pub fn locks(&self, now: OffsetDateTime) -> Vec<(String, Option<String>, OffsetDateTime)> {
+        let mut locks: Vec<_> = self
+            .keys
+            .iter()
+            .filter_map(|((user, addr), t)| {
+                let until = t.locked_until.filter(|u| *u > now)?;
+                Some((user.clone(), addr.clone(), until))
+            })
+            .collect();
+        locks.sort();
+        locks
+    }
+
     /// Keys tracked now (for tests and metrics).
     pub fn tracked(&self) -> usize {
         self.keys.len()

@@ -310,3 +310,21 @@ fn huge_durations_saturate_instead_of_panicking() {
     assert!(l.admit("alice", T0).refused.is_none());
     assert!(l.admit("alice", T0).refused.is_some());
 }
+
+#[test]
+fn locks_lists_locks_in_force_for_the_admin_api() {
+    let mut f = logins(LockScope::UserAddress);
+    fail(&mut f, "alice", "10.0.0.1", 10, T0);
+    fail(&mut f, "bob", "10.0.0.2", 3, T0);
+    let now = T0 + Duration::minutes(1);
+    let locks = f.locks(now);
+    assert_eq!(locks.len(), 1);
+    assert_eq!(
+        (locks[0].0.as_str(), locks[0].1.as_deref()),
+        ("alice", Some("10.0.0.1"))
+    );
+    assert!(locks[0].2 > now);
+    assert!(f.locks(T0 + Duration::hours(1)).is_empty());
+    f.clear("alice");
+    assert!(f.locks(now).is_empty());
+}
