@@ -465,6 +465,9 @@ impl ServerToClient<'_> {
                 mono: Instant::now(),
                 wall: SystemTime::now(),
             };
+            // A reloaded policy applies to attribution from the next batch of answers.
+            self.session
+                .use_policy(self.shared.control.engine().policy());
             while let Some(frame) =
                 frame::split_frame(&mut self.buf, max).map_err(protocol_error)?
             {

@@ -1082,6 +1082,22 @@ impl BackendSession {
         Arc::clone(&self.info)
     }
 
+    /// Classify with `policy` from now on (after a reload): roles and cached attributions
+    /// were derived from the old one.
+    pub fn use_policy(&mut self, policy: &Arc<Policy>) {
+        if Arc::ptr_eq(&self.policy, policy) {
+            return;
+        }
+        self.policy = Arc::clone(policy);
+        self.roles = policy
+            .roles_of(&self.info.user)
+            .iter()
+            .map(|r| r.name.clone())
+            .collect::<Vec<_>>()
+            .into();
+        self.attributions.clear();
+    }
+
     /// The database user of this session.
     pub fn user(&self) -> &str {
         &self.info.user
