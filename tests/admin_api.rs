@@ -369,3 +369,54 @@ async fn a_changed_policy_file_is_reloaded_and_an_invalid_change_is_refused() {
         .any(|e| e["outcome"] == "error"
             && e["detail"]["errors"].to_string().contains("zz-broken.yaml")));
 }
+
+/// A lock made by real failed logins through the proxy is listed and, once cleared by an
+/// admin, the right password works again before `lock_for` has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_login_lock_is_listed_and_cleared_by_an_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "default_class: INTERNAL\nsecurity:\n  failed_logins: { lock: 3/5m, lock_for: 1h }\n",
+    )
+    .unwrap();
+    let db = support::fresh_database("lockclear");
+    let user = support::create_md5_role("lockclear", "right-password");
+    let proxy = start(&policy, &dir.path().join("approvals.json"));
+    let addr = proxy.admin_addr.unwrap();
+    let connect = |pw: &'static str| {
+        let conn = proxy.conn_str(&db, &user, Some(pw));
+        async move { support::connect(&conn).await }
+    };
+    for _ in 0..3 {
+        let err = connect("wrong")
+            .await
+            .err()
+            .expect("wrong password refused");
+        assert_eq!(err.code().map(|c| c.code()), Some("28P01"), "{err}");
+    }
+    let err = connect("right-password")
+        .await
+        .err()
+        .expect("locked at the proxy");
+    assert_eq!(err.code().map(|c| c.code()), Some("28000"), "{err}");
+    let (status, locks) = admin(addr, "GET", "/locks", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(locks["locks"][0]["user"], user.as_str(), "{locks}");
+    let (status, body) = admin(addr, "DELETE", &format!("/locks/{user}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let client = connect("right-password")
+        .await
+        .expect("login works after the clear");
+    let one: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
+    drop(client);
+    let events = proxy.shutdown();
+    assert!(events
+        .iter()
+        .any(|e| e["kind"] == "alert" && e["user"] == user.as_str()));
+    assert!(approval_events(&events)
+        .iter()
+        .any(|e| e["detail"]["action"] == "clear_lock"));
+}
