@@ -390,16 +390,12 @@ async fn a_real_login_lock_is_listed_and_cleared_by_an_admin() {
         async move { support::connect(&conn).await }
     };
     for _ in 0..3 {
-        let err = connect("wrong")
-            .await
-            .err()
-            .expect("wrong password refused");
+        let err = connect("wrong").await.expect_err("wrong password refused");
         assert_eq!(err.code().map(|c| c.code()), Some("28P01"), "{err}");
     }
     let err = connect("right-password")
         .await
-        .err()
-        .expect("locked at the proxy");
+        .expect_err("locked at the proxy");
     assert_eq!(err.code().map(|c| c.code()), Some("28000"), "{err}");
     let (status, locks) = admin(addr, "GET", "/locks", None).await;
     assert_eq!(status, 200);
