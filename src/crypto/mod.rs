@@ -27,6 +27,7 @@
 pub mod blind_index;
 pub mod cipher;
 pub mod column;
+pub mod commands;
 pub mod envelope;
 pub mod keyring;
 pub mod keys;
