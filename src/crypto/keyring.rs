@@ -95,12 +95,13 @@ impl KeyringFile {
         Ok(file)
     }
 
-    /// Pretty JSON with a final newline.
-    pub fn to_json(&self) -> String {
-        // Plain strings and numbers: serialization cannot fail.
-        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+    /// Validated, pretty JSON with a final newline: an invalid keyring is never produced.
+    pub fn to_json(&self) -> Result<String, KeyringError> {
+        self.validate()?;
+        let mut text =
+            serde_json::to_string_pretty(self).map_err(|e| KeyringError::Json(e.to_string()))?;
         text.push('\n');
-        text
+        Ok(text)
     }
 
     /// Everything checkable without the master key.

@@ -52,7 +52,7 @@ impl KeyringFile {
                 path: path.to_owned(),
             });
         }
-        let temp = write_temp(path, &self.to_json())?;
+        let temp = write_temp(path, &self.json_for(path)?)?;
         let linked = fs::hard_link(&temp, path);
         let _ = fs::remove_file(&temp);
         match linked {
@@ -66,12 +66,21 @@ impl KeyringFile {
 
     /// Replace an existing keyring atomically: readers see the old file or the new one.
     pub fn save_replace(&self, path: &Path) -> Result<(), StoreError> {
-        let temp = write_temp(path, &self.to_json())?;
+        let temp = write_temp(path, &self.json_for(path)?)?;
         if let Err(e) = fs::rename(&temp, path) {
             let _ = fs::remove_file(&temp);
             return Err(io(path)(e));
         }
         sync_dir(path)
+    }
+}
+
+impl KeyringFile {
+    fn json_for(&self, path: &Path) -> Result<String, StoreError> {
+        self.to_json().map_err(|source| StoreError::Invalid {
+            path: path.to_owned(),
+            source,
+        })
     }
 }
 

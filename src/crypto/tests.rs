@@ -163,7 +163,7 @@ fn rotation_keeps_old_values_readable_and_uses_the_new_key() {
     assert_ne!(new_id, old_id);
     assert_eq!(file.active, new_id);
     assert_eq!(file.keys.len(), 2);
-    let file = KeyringFile::from_json(&file.to_json()).unwrap();
+    let file = KeyringFile::from_json(&file.to_json().unwrap()).unwrap();
     let ring = file.unlock(&master(1)).unwrap();
     assert_eq!(ring.active_id(), new_id);
     assert_eq!(
@@ -199,7 +199,7 @@ fn wrong_master_key_is_a_clear_error_and_rotation_refuses() {
 #[test]
 fn keyring_file_validation() {
     let (file, _) = keyring();
-    let json = file.to_json();
+    let json = file.to_json().unwrap();
     assert!(json.contains("\"version\": 1"));
     assert!(KeyringFile::from_json(&json.replace("\"version\": 1", "\"version\": 2")).is_err());
     assert!(KeyringFile::from_json("{}").is_err());
@@ -207,6 +207,10 @@ fn keyring_file_validation() {
     let mut bad = file.clone();
     bad.active = "nope".into();
     assert!(matches!(bad.validate(), Err(KeyringError::NoActive { .. })));
+    assert!(
+        bad.to_json().is_err(),
+        "an invalid keyring is never serialized"
+    );
     let mut bad = file.clone();
     bad.keys.push(bad.keys[0].clone());
     assert!(matches!(
