@@ -84,10 +84,38 @@ enum Command {
     Check {
         #[arg(long, default_value = "classification")]
         classification: PathBuf,
+        /// Also validate this keyring: unwrap its keys (when PGVIGIL_MASTER_KEY is set) and
+        /// warn when the active key is older than the rotation period (90 days).
+        #[arg(long)]
+        keyring: Option<PathBuf>,
+    },
+    /// Manage the keyring of data keys, wrapped by the master key in PGVIGIL_MASTER_KEY.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
     },
     /// Grant a time-bound approval through a running instance (`serve --admin`); also
     /// `--list` and `--revoke ID`. Reads PGVIGIL_ADMIN_TOKEN.
     Approve(ApproveArgs),
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Create a new keyring with one active data key (refuses to overwrite a file).
+    Generate {
+        #[arg(long)]
+        keyring: PathBuf,
+    },
+    /// Add a new active data key; old keys stay so old values still decrypt.
+    Rotate {
+        #[arg(long)]
+        keyring: PathBuf,
+    },
+    /// List key ids, creation dates and the active key (never key material).
+    List {
+        #[arg(long)]
+        keyring: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -96,7 +124,11 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Demo => pgvigil_demo(),
-        Command::Check { classification } => check(&classification),
+        Command::Check {
+            classification,
+            keyring,
+        } => check(&classification, keyring.as_deref()),
+        Command::Keys { action } => keys(action),
         Command::Approve(args) => approve(args),
     }
 }
@@ -246,8 +278,8 @@ fn approve(args: ApproveArgs) -> ExitCode {
     }
 }
 
-fn check(path: &std::path::Path) -> ExitCode {
-    match Policy::load(path) {
+fn check(path: &std::path::Path, keyring: Option<&std::path::Path>) -> ExitCode {
+    let policy_code = match Policy::load(path) {
         Ok(policy) => {
             for w in pgvigil::policy::check(&policy) {
                 println!("warning: {w}");
@@ -261,7 +293,88 @@ fn check(path: &std::path::Path) -> ExitCode {
             }
             ExitCode::from(2)
         }
+    };
+    match keyring.map(check_keyring) {
+        Some(code) if code != ExitCode::SUCCESS => code,
+        _ => policy_code,
     }
+}
+
+/// `check --keyring`: unwrap with the master key when it is set (a wrong one is an error),
+/// warn when it is not or when the active key is past the rotation period.
+fn check_keyring(path: &std::path::Path) -> ExitCode {
+    use pgvigil::crypto::{commands, EnvMasterKey, MasterKeyError, DEFAULT_ROTATION_PERIOD};
+    let provider = match EnvMasterKey::from_env() {
+        Ok(p) => Some(p),
+        Err(MasterKeyError::Missing) => None,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let provider = provider
+        .as_ref()
+        .map(|p| p as &dyn pgvigil::crypto::KeyProvider);
+    let now = time::OffsetDateTime::now_utc();
+    match commands::check(path, provider, now, DEFAULT_ROTATION_PERIOD) {
+        Ok(warnings) => {
+            for w in warnings {
+                println!("warning: {w}");
+            }
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `pgvigil keys ...`. Exit 2 for a missing or bad master key and invalid keyrings, 1 for
+/// I/O failures. Prints ids and dates only, never key material.
+fn keys(action: KeysAction) -> ExitCode {
+    use pgvigil::crypto::commands;
+    let now = time::OffsetDateTime::now_utc();
+    let result = match action {
+        KeysAction::List { keyring } => {
+            commands::list(&keyring).map(|keys| commands::format_list(&keys, now))
+        }
+        KeysAction::Generate { keyring } => {
+            let Some(provider) = master_key() else {
+                return ExitCode::from(2);
+            };
+            commands::generate(&keyring, &provider, now)
+                .map(|id| format!("{}: created with active key {id}\n", keyring.display()))
+        }
+        KeysAction::Rotate { keyring } => {
+            let Some(provider) = master_key() else {
+                return ExitCode::from(2);
+            };
+            commands::rotate(&keyring, &provider, now).map(|id| {
+                format!(
+                    "{}: new active key {id}; older keys kept for decryption\n",
+                    keyring.display()
+                )
+            })
+        }
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+/// The master key from PGVIGIL_MASTER_KEY, or `None` after printing why not.
+fn master_key() -> Option<pgvigil::crypto::EnvMasterKey> {
+    pgvigil::crypto::EnvMasterKey::from_env()
+        .map_err(|e| eprintln!("error: {e}"))
+        .ok()
+}
+
+fn store_error(e: &pgvigil::crypto::StoreError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(if e.is_io() { 1 } else { 2 })
 }
 
 fn pgvigil_demo() -> ExitCode {
