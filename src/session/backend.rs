@@ -1035,7 +1035,7 @@ fn attribute(
     policy: &Policy,
 ) -> (Vec<String>, Vec<ColumnAccess>, Vec<Class>) {
     let mut tables: Vec<String> = Vec::new();
-    let mut columns: Vec<ColumnAccess> = plan.map(|p| p.columns.clone()).unwrap_or_default();
+    let mut columns: Vec<ColumnAccess> = Vec::new();
     for origin in result.unwrap_or_default() {
         if origin.table_oid == 0 {
             continue;
@@ -1053,6 +1053,28 @@ fn attribute(
             column: column.clone(),
             class,
         });
+    }
+    // What the server reports is certain; the text-derived entry for the same column may
+    // carry a stricter class chosen while the table behind the name was uncertain (the
+    // decision needed that), so the server's wins in the record of what was read.
+    // A table the server named is no longer uncertain: its predicate-only columns take
+    // their own class too.
+    let seen: Vec<String> = columns.iter().map(|c| c.table.clone()).collect();
+    let text_columns = plan.map(|p| p.columns.as_slice()).unwrap_or_default();
+    for c in text_columns {
+        if columns
+            .iter()
+            .any(|r| r.table == c.table && r.column == c.column)
+        {
+            continue;
+        }
+        let mut c = c.clone();
+        if seen.contains(&c.table) {
+            if let Some((schema, table)) = c.table.split_once('.') {
+                c.class = policy.column_class(schema, table, &c.column);
+            }
+        }
+        columns.push(c);
     }
     columns.sort();
     columns.dedup();

@@ -52,6 +52,16 @@ impl Decided {
     }
 }
 
+/// The client message for a read that needs masking (names columns, never values).
+fn masked_refusal(columns: &[(String, String)]) -> String {
+    let names: Vec<String> = columns.iter().map(|(t, c)| format!("{t}.{c}")).collect();
+    format!(
+        "pgvigil: reading RESTRICTED column(s) {} requires restricted:read; masked reads are \
+         not available in this version, so leave these columns out or ask for restricted:read",
+        names.join(", ")
+    )
+}
+
 pub fn severity_str(s: Severity) -> &'static str {
     match s {
         Severity::Low => "LOW",
@@ -197,6 +207,16 @@ impl Gate {
             message: verdict.message.clone(),
             blame: Blame::Client,
         });
+        // The engine says these RESTRICTED columns must reach this caller masked. Until
+        // field encryption applies masks to result rows, the only safe way to honour that
+        // is not to run the statement: fail closed rather than return plaintext.
+        if refusal.is_none() && !verdict.masked_columns.is_empty() {
+            refusal = Some(ClientError {
+                sqlstate: crate::policy::engine::SQLSTATE_DENIED,
+                message: masked_refusal(&verdict.masked_columns),
+                blame: Blame::Client,
+            });
+        }
         let admission = match input.rate.lock() {
             Ok(mut rate) => rate.admit(input.user, input.now),
             Err(_) => Default::default(),

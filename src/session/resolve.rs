@@ -165,6 +165,47 @@ impl NameContext {
         (schema, name.name.clone())
     }
 
+    /// Other relations an unqualified name could mean when the proxy cannot be sure which
+    /// one Postgres will pick: the session's temp table may have been dropped, discarded or
+    /// never created (its CREATE refused or rolled back), and without catalog knowledge any
+    /// schema on the path may hold the name. Classification takes the strictest of them, so
+    /// uncertainty fails closed instead of reading a classified table as unclassified.
+    fn alternatives(
+        &self,
+        name: &RelationName,
+        catalog: &dyn CatalogView,
+    ) -> Vec<(String, String)> {
+        if name.schema.is_some() {
+            return Vec::new();
+        }
+        if self.temp_tables.contains(&name.name) {
+            return vec![self.clone_without_temp(&name.name).resolve(name, catalog)];
+        }
+        if catalog.schemas_with(&name.name).is_some() {
+            return Vec::new();
+        }
+        self.effective_path()
+            .into_iter()
+            .filter(|s| *s != "pg_catalog")
+            .map(|s| (s.to_owned(), name.name.clone()))
+            .collect()
+    }
+
+    fn clone_without_temp(&self, table: &str) -> NameContext {
+        let mut ctx = NameContext {
+            user: self.user.clone(),
+            default_path: self.default_path.clone(),
+            search_path: self.search_path.clone(),
+            temp_tables: self.temp_tables.clone(),
+            actor: None,
+            shapes: HashMap::new(),
+            shapes_generation: 0,
+            client_addr: self.client_addr.clone(),
+        };
+        ctx.temp_tables.remove(table);
+        ctx
+    }
+
     fn effective_path(&self) -> Vec<&str> {
         let mut path: Vec<&str> = Vec::with_capacity(self.search_path.len() + 1);
         if !self.search_path.iter().any(|s| s == "pg_catalog") {
@@ -218,14 +259,39 @@ impl NameContext {
         catalog: &dyn CatalogView,
         policy: &Policy,
     ) -> StatementShape {
+        let alternatives: Vec<Vec<(String, String)>> = info
+            .relations
+            .iter()
+            .map(|r| self.alternatives(r, catalog))
+            .collect();
+        // Without catalog knowledge, report the candidate the policy cares most about (the
+        // strictest), not a guess such as the user's own schema.
         let tables: Vec<(String, String)> = info
             .relations
             .iter()
-            .map(|r| self.resolve(r, catalog))
+            .zip(&alternatives)
+            .map(|(r, alts)| {
+                let resolved = self.resolve(r, catalog);
+                if self.temp_tables.contains(&r.name) {
+                    return resolved;
+                }
+                alts.iter()
+                    .filter(|(s, t)| {
+                        policy.table_class(s, t) > policy.table_class(&resolved.0, &resolved.1)
+                    })
+                    .max_by_key(|(s, t)| policy.table_class(s, t))
+                    .cloned()
+                    .unwrap_or(resolved)
+            })
             .collect();
         let table_classes: Vec<Class> = tables
             .iter()
-            .map(|(s, t)| policy.table_class(s, t))
+            .zip(&alternatives)
+            .map(|((s, t), alts)| {
+                alts.iter()
+                    .map(|(s, t)| policy.table_class(s, t))
+                    .fold(policy.table_class(s, t), Class::max)
+            })
             .collect();
         let mut columns = Vec::with_capacity(info.columns.len());
         let mut access = Access::new(info.kind, self.user.clone(), self.client_addr.clone());
@@ -242,12 +308,22 @@ impl NameContext {
             access = access.table(schema, table, *class, writes && i == 0);
         }
         for c in &info.columns {
-            let (schema, table) = match &c.relation {
-                Some(r) => self.resolve(r, catalog),
-                None if tables.len() == 1 => tables[0].clone(),
+            let (schema, table, alts) = match &c.relation {
+                Some(r) => {
+                    let (s, t) = self.resolve(r, catalog);
+                    (s, t, self.alternatives(r, catalog))
+                }
+                None if tables.len() == 1 => (
+                    tables[0].0.clone(),
+                    tables[0].1.clone(),
+                    alternatives[0].clone(),
+                ),
                 None => continue,
             };
-            let class = policy.column_class(&schema, &table, &c.column);
+            let class = alts
+                .iter()
+                .map(|(s, t)| policy.column_class(s, t, &c.column))
+                .fold(policy.column_class(&schema, &table, &c.column), Class::max);
             access = access.column(&schema, &table, &c.column, class, c.write);
             columns.push(ColumnAccess {
                 table: format!("{schema}.{table}"),
@@ -470,5 +546,56 @@ mod tests {
             NameContext::from_startup("a", &params).search_path,
             vec!["X".to_string()]
         );
+    }
+}
+
+#[cfg(test)]
+mod fail_closed_tests {
+    use super::*;
+    use crate::session::catalog::StaticCatalog;
+    use crate::sql::analyze;
+
+    const POLICY: &str = "default_class: INTERNAL\ntables:\n  public.customers:\n    class: CONFIDENTIAL\n    columns:\n      ssn: { class: RESTRICTED }\n";
+
+    fn policy() -> Policy {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.yaml");
+        std::fs::write(&path, POLICY).unwrap();
+        Policy::load(&path).unwrap()
+    }
+
+    fn shape(ctx: &mut NameContext, catalog: &StaticCatalog, sql: &str) -> Arc<StatementShape> {
+        let a = analyze(sql);
+        let text: Arc<str> = sql.into();
+        ctx.plan(&a.statements[0], &a.tags, &text, catalog, &policy())
+            .shape
+    }
+
+    #[test]
+    fn without_catalog_knowledge_the_strictest_candidate_classifies() {
+        let mut ctx = NameContext::from_startup("appx", &[]);
+        let s = shape(
+            &mut ctx,
+            &StaticCatalog::default(),
+            "SELECT ssn FROM customers",
+        );
+        assert_eq!(
+            s.tables,
+            vec![("public".to_string(), "customers".to_string())]
+        );
+        assert_eq!(s.columns[0].class, Class::Restricted);
+    }
+
+    #[test]
+    fn a_temp_table_that_may_be_gone_does_not_lower_the_class() {
+        let mut ctx = NameContext::from_startup("appx", &[]);
+        let mut cat = StaticCatalog::default();
+        cat.by_name
+            .insert("customers".into(), vec!["public".to_string()].into());
+        ctx.apply(&SessionEffect::TempTable("customers".into()));
+        let s = shape(&mut ctx, &cat, "SELECT ssn FROM customers");
+        assert_eq!(s.tables[0].0, "pg_temp");
+        assert_eq!(s.table_classes[0], Class::Confidential);
+        assert_eq!(s.columns[0].class, Class::Restricted);
     }
 }
