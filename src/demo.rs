@@ -75,7 +75,13 @@ fn print_banner(proxy: &Proxy, audit: &std::path::Path) {
         addr.ip(),
         addr.port()
     );
-    println!("  try:       SELECT name, email, ssn FROM customers;");
+    println!("  try:       SELECT name, email FROM customers;   (postgres is SYSTEM_ADMIN in the example policy)");
+    println!("             SELECT ssn FROM customers;           (refused: SYSTEM_ADMIN lacks restricted:read)");
+    println!(
+        "  as others: psql \"host={} port={} user=app_backend dbname={DEMO_DB}\"   (DATA_PROCESSOR), user=support_bot (CUSTOMER_SUPPORT)",
+        addr.ip(),
+        addr.port()
+    );
     println!("  audit:     tail -f {}", audit.display());
     println!("  policy:    classification/example.yaml (customers.ssn is RESTRICTED, email CONFIDENTIAL)");
     println!("\nPress Ctrl-C to stop.");
