@@ -219,3 +219,36 @@ fn a_row_alert_fires_once_and_the_result_is_complete() {
         .collect();
     assert_eq!(alerts.len(), 1);
 }
+
+/// SQL-level PREPARE/EXECUTE (review H7): every EXECUTE is decided on the prepared
+/// statement, so its row cap applies, and a protocol Bind to a SQL-prepared name is
+/// decided the same way.
+#[test]
+fn sql_prepare_execute_is_decided_at_every_execution() {
+    let f = fixture("sqlprep", 50);
+    let (proxy, _dir) = proxy(&cap_policy(
+        "{ name: ssn-cap, class: RESTRICTED, rows_per_query: 10, action: block, severity: CRITICAL }",
+    ));
+    let mut c = RawConn::connect(proxy.addr, &f.alice, &f.db);
+    let r = query(&mut c, "PREPARE p AS SELECT ssn FROM customers");
+    assert!(error_of(&r).is_none(), "{}", tags(&r));
+    let r = query(&mut c, "EXECUTE p");
+    assert_eq!(count(&r, b'D'), 10, "{}", tags(&r));
+    assert_eq!(error_of(&r).map(|e| e.0).as_deref(), Some("54000"));
+    // A Bind to the SQL-prepared name runs the same statement: cut the same way.
+    c.send(&batch(&[b("", "p", &[]), e("", 0), s()]));
+    let r = c.read_until_ready(1);
+    assert_eq!(count(&r, b'D'), 10, "{}", tags(&r));
+    assert_eq!(error_of(&r).map(|e| e.0).as_deref(), Some("54000"));
+    let r = query(&mut c, "DEALLOCATE p");
+    assert!(error_of(&r).is_none());
+    // Access control is off in this policy (no `roles`), so an unknown name is the
+    // server's to refuse, exactly as without the proxy.
+    let r = query(&mut c, "EXECUTE p");
+    assert_eq!(
+        error_of(&r).map(|e| e.0).as_deref(),
+        Some("26000"),
+        "{}",
+        tags(&r)
+    );
+}

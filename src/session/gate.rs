@@ -97,6 +97,10 @@ pub struct Gate {
     ambiguous: std::collections::HashSet<Box<str>>,
     /// The DECLARE of each SQL cursor, whose data a FETCH reads.
     cursors: HashMap<String, Arc<StatementShape>>,
+    /// SQL-level `PREPARE name AS ...`: the statement an `EXECUTE name` (or a protocol
+    /// Bind to that name) runs. Decided on at every execution, not only at PREPARE, so a
+    /// revoked approval or a row cap applies to each run.
+    sql_prepared: HashMap<String, Arc<StatementShape>>,
 }
 
 /// A shape by identity; the key holds the `Arc` so the address cannot be reused.
@@ -112,6 +116,90 @@ impl Eq for ShapeKey {}
 impl std::hash::Hash for ShapeKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         (Arc::as_ptr(&self.0) as usize).hash(state);
+    }
+}
+
+/// What a statement does with SQL-level prepared statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PreparedUse {
+    Prepare(String),
+    Execute(String),
+    /// `DEALLOCATE [PREPARE] name`, or `ALL` / `DISCARD ALL` (None).
+    Deallocate(Option<String>),
+}
+
+/// Read the prepared-statement name from a normalized text (identifiers are kept there;
+/// unquoted ones fold to lower case like Postgres).
+fn sql_prepared_use(normalized: &str) -> Option<PreparedUse> {
+    let mut words = normalized
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ';')
+        .filter(|w| !w.is_empty());
+    let first = words.next()?.to_ascii_lowercase();
+    let ident = |w: &str| match w.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
+        Some(q) => q.replace("\"\"", "\""),
+        None => w.to_lowercase(),
+    };
+    match first.as_str() {
+        "prepare" => {
+            let name = words.next()?;
+            (!name.eq_ignore_ascii_case("transaction")).then(|| PreparedUse::Prepare(ident(name)))
+        }
+        "execute" => words.next().map(|n| PreparedUse::Execute(ident(n))),
+        "deallocate" => {
+            let mut name = words.next()?;
+            if name.eq_ignore_ascii_case("prepare") {
+                name = words.next()?;
+            }
+            Some(if name.eq_ignore_ascii_case("all") {
+                PreparedUse::Deallocate(None)
+            } else {
+                PreparedUse::Deallocate(Some(ident(name)))
+            })
+        }
+        "discard" => words
+            .next()
+            .filter(|w| w.eq_ignore_ascii_case("all"))
+            .map(|_| PreparedUse::Deallocate(None)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod prepared_tests {
+    use super::*;
+
+    #[test]
+    fn reads_sql_prepared_statement_names() {
+        assert_eq!(
+            sql_prepared_use("PREPARE p AS SELECT ssn FROM customers"),
+            Some(PreparedUse::Prepare("p".into()))
+        );
+        assert_eq!(
+            sql_prepared_use("PREPARE P(int) AS SELECT $1"),
+            Some(PreparedUse::Prepare("p".into()))
+        );
+        assert_eq!(
+            sql_prepared_use("EXECUTE p($1)"),
+            Some(PreparedUse::Execute("p".into()))
+        );
+        assert_eq!(
+            sql_prepared_use("EXECUTE \"Q\""),
+            Some(PreparedUse::Execute("Q".into()))
+        );
+        assert_eq!(
+            sql_prepared_use("DEALLOCATE PREPARE p"),
+            Some(PreparedUse::Deallocate(Some("p".into())))
+        );
+        assert_eq!(
+            sql_prepared_use("DEALLOCATE ALL"),
+            Some(PreparedUse::Deallocate(None))
+        );
+        assert_eq!(
+            sql_prepared_use("DISCARD ALL"),
+            Some(PreparedUse::Deallocate(None))
+        );
+        assert_eq!(sql_prepared_use("PREPARE TRANSACTION $1"), None);
+        assert_eq!(sql_prepared_use("SELECT 1"), None);
     }
 }
 
@@ -164,7 +252,12 @@ impl Gate {
                 alerts: Vec::new(),
             });
         }
-        let candidates = self.prepared.get(statement)?.clone();
+        let Some(candidates) = self.prepared.get(statement).cloned() else {
+            // A Bind to a name made by SQL-level PREPARE runs that statement.
+            let shape = self.sql_prepared.get(statement)?;
+            let verdict = Arc::new(decide_shape(shape, input));
+            return Some(self.finish(verdict, input));
+        };
         let mut best: Option<Decided> = None;
         for plan in &candidates {
             let verdict = self.verdict(plan, input);
@@ -184,6 +277,32 @@ impl Gate {
 
     /// Decide on one statement of a simple Query.
     pub fn decide(&mut self, plan: &Arc<PlannedStatement>, input: &PolicyInput) -> Decided {
+        match sql_prepared_use(&plan.shape.normalized) {
+            Some(PreparedUse::Prepare(name)) => {
+                self.sql_prepared.insert(name, Arc::clone(&plan.shape));
+            }
+            Some(PreparedUse::Deallocate(Some(name))) => {
+                self.sql_prepared.remove(&name);
+            }
+            Some(PreparedUse::Deallocate(None)) => self.sql_prepared.clear(),
+            Some(PreparedUse::Execute(name))
+                if !self.sql_prepared.contains_key(&name)
+                    && input.engine.policy().access_control_enabled() =>
+            {
+                // Prepared before the proxy could see it, or its PREPARE was refused: the
+                // proxy cannot know what it reads, so it does not run.
+                let verdict = self.verdict(plan, input);
+                return Decided {
+                    verdict,
+                    refusal: Some(denied(format!(
+                        "pgvigil: prepared statement \"{name}\" was not prepared through this \
+                         session's proxy, so its access cannot be checked; PREPARE it again"
+                    ))),
+                    alerts: Vec::new(),
+                };
+            }
+            _ => {}
+        }
         let verdict = self.verdict(plan, input);
         if let Some(CursorUse::Declare(name)) = &plan.cursor {
             self.cursors.insert(name.clone(), Arc::clone(&plan.shape));
@@ -251,8 +370,14 @@ impl Gate {
     fn verdict(&mut self, plan: &Arc<PlannedStatement>, input: &PolicyInput) -> Arc<Verdict> {
         let shape = match &plan.cursor {
             Some(CursorUse::Fetch(name)) => self.cursors.get(name).unwrap_or(&plan.shape),
-            _ => &plan.shape,
+            _ => match sql_prepared_use(&plan.shape.normalized) {
+                Some(PreparedUse::Execute(name)) => {
+                    self.sql_prepared.get(&name).unwrap_or(&plan.shape)
+                }
+                _ => &plan.shape,
+            },
         };
+        let shape = &Arc::clone(shape);
         let cacheable = input.engine.policy().rules().is_empty();
         if !cacheable {
             return Arc::new(decide_shape(shape, input));
