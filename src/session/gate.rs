@@ -164,45 +164,6 @@ fn sql_prepared_use(normalized: &str) -> Option<PreparedUse> {
     }
 }
 
-#[cfg(test)]
-mod prepared_tests {
-    use super::*;
-
-    #[test]
-    fn reads_sql_prepared_statement_names() {
-        assert_eq!(
-            sql_prepared_use("PREPARE p AS SELECT ssn FROM customers"),
-            Some(PreparedUse::Prepare("p".into()))
-        );
-        assert_eq!(
-            sql_prepared_use("PREPARE P(int) AS SELECT $1"),
-            Some(PreparedUse::Prepare("p".into()))
-        );
-        assert_eq!(
-            sql_prepared_use("EXECUTE p($1)"),
-            Some(PreparedUse::Execute("p".into()))
-        );
-        assert_eq!(
-            sql_prepared_use("EXECUTE \"Q\""),
-            Some(PreparedUse::Execute("Q".into()))
-        );
-        assert_eq!(
-            sql_prepared_use("DEALLOCATE PREPARE p"),
-            Some(PreparedUse::Deallocate(Some("p".into())))
-        );
-        assert_eq!(
-            sql_prepared_use("DEALLOCATE ALL"),
-            Some(PreparedUse::Deallocate(None))
-        );
-        assert_eq!(
-            sql_prepared_use("DISCARD ALL"),
-            Some(PreparedUse::Deallocate(None))
-        );
-        assert_eq!(sql_prepared_use("PREPARE TRANSACTION $1"), None);
-        assert_eq!(sql_prepared_use("SELECT 1"), None);
-    }
-}
-
 /// Bound on cached verdicts per session; cleared when full.
 const MAX_VERDICTS: usize = 1024;
 
@@ -416,5 +377,44 @@ fn denied(message: String) -> ClientError {
         sqlstate: crate::policy::engine::SQLSTATE_DENIED,
         message,
         blame: Blame::Client,
+    }
+}
+
+#[cfg(test)]
+mod prepared_tests {
+    use super::*;
+
+    #[test]
+    fn reads_sql_prepared_statement_names() {
+        assert_eq!(
+            sql_prepared_use("PREPARE p AS SELECT ssn FROM customers"),
+            Some(PreparedUse::Prepare("p".into()))
+        );
+        assert_eq!(
+            sql_prepared_use("PREPARE P(int) AS SELECT $1"),
+            Some(PreparedUse::Prepare("p".into()))
+        );
+        assert_eq!(
+            sql_prepared_use("EXECUTE p($1)"),
+            Some(PreparedUse::Execute("p".into()))
+        );
+        assert_eq!(
+            sql_prepared_use("EXECUTE \"Q\""),
+            Some(PreparedUse::Execute("Q".into()))
+        );
+        assert_eq!(
+            sql_prepared_use("DEALLOCATE PREPARE p"),
+            Some(PreparedUse::Deallocate(Some("p".into())))
+        );
+        assert_eq!(
+            sql_prepared_use("DEALLOCATE ALL"),
+            Some(PreparedUse::Deallocate(None))
+        );
+        assert_eq!(
+            sql_prepared_use("DISCARD ALL"),
+            Some(PreparedUse::Deallocate(None))
+        );
+        assert_eq!(sql_prepared_use("PREPARE TRANSACTION $1"), None);
+        assert_eq!(sql_prepared_use("SELECT 1"), None);
     }
 }
