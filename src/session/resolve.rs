@@ -331,6 +331,23 @@ impl NameContext {
                 class,
             });
         }
+        // Whole-row reads (`*`, `t.*`, a table alias used as a value such as
+        // `row_to_json(c)`, or an alias column list renaming every column) return columns
+        // the text never names; the decision must see every classified column of those
+        // tables, or a RESTRICTED column would pass as its table's class. Over-matching
+        // (a `*` that is a multiplication) only makes the check stricter.
+        if matches!(info.kind, StatementKind::Select | StatementKind::CopyTo)
+            && reads_whole_rows(&info.normalized, info, &tables)
+        {
+            for (schema, table) in &tables {
+                let Some(rule) = policy.table(schema, table) else {
+                    continue;
+                };
+                for (column, col) in &rule.columns {
+                    access = access.column(schema, table, column, col.class, false);
+                }
+            }
+        }
         StatementShape {
             kind: info.kind,
             tables,
@@ -342,6 +359,32 @@ impl NameContext {
             cursor: cursor_use(&info.normalized),
         }
     }
+}
+
+/// Whether a read may return whole rows of its tables without naming their columns.
+fn reads_whole_rows(normalized: &str, info: &StatementInfo, tables: &[(String, String)]) -> bool {
+    let lower = normalized.to_ascii_lowercase();
+    let star = lower.replace("(*)", "()").contains('*');
+    // An alias column list (`customers AS c(i, n, e, x)`) renames every column.
+    let renamed = tables.iter().any(|(_, t)| {
+        lower.split(t.as_str()).skip(1).any(|after| {
+            let after = after.trim_start();
+            let after = after.strip_prefix("as ").unwrap_or(after).trim_start();
+            let ident_end = after
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            ident_end > 0 && after[ident_end..].trim_start().starts_with('(')
+        })
+    });
+    // A "column" that is really a table or its alias is a whole-row value.
+    let whole_row_value = info.columns.iter().any(|c| {
+        tables.iter().any(|(_, t)| {
+            c.column == *t
+                || lower.contains(&format!("{t} {}", c.column))
+                || lower.contains(&format!("{t} as {}", c.column))
+        })
+    });
+    star || renamed || whole_row_value
 }
 
 /// The cursor a DECLARE, FETCH or MOVE names (from the normalized text: identifiers are
@@ -584,6 +627,55 @@ mod fail_closed_tests {
             vec![("public".to_string(), "customers".to_string())]
         );
         assert_eq!(s.columns[0].class, Class::Restricted);
+    }
+
+    #[test]
+    fn whole_row_reads_see_every_classified_column() {
+        let mut cat = StaticCatalog::default();
+        cat.by_name
+            .insert("customers".into(), vec!["public".to_string()].into());
+        let p = policy();
+        for sql in [
+            "SELECT * FROM customers",
+            "SELECT c.* FROM customers c",
+            "SELECT row_to_json(c) FROM customers c",
+            "SELECT x FROM customers AS c(i, n, e, x)",
+        ] {
+            let mut ctx = NameContext::from_startup("appx", &[]);
+            let s = shape(&mut ctx, &cat, sql);
+            let v = crate::policy::engine::Engine::new(Arc::new(p.clone()))
+                .unwrap()
+                .decide_before(
+                    &s.access,
+                    &Default::default(),
+                    &[],
+                    time::OffsetDateTime::now_utc(),
+                );
+            assert!(
+                v.classes.contains(Class::Restricted),
+                "{sql}: {:?}",
+                v.classes
+            );
+        }
+        let mut ctx = NameContext::from_startup("appx", &[]);
+        let s = shape(
+            &mut ctx,
+            &cat,
+            "SELECT name, count(*) FROM customers GROUP BY name",
+        );
+        let v = crate::policy::engine::Engine::new(Arc::new(p))
+            .unwrap()
+            .decide_before(
+                &s.access,
+                &Default::default(),
+                &[],
+                time::OffsetDateTime::now_utc(),
+            );
+        assert!(
+            !v.classes.contains(Class::Restricted),
+            "named columns only: {:?}",
+            v.classes
+        );
     }
 
     #[test]
