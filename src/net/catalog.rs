@@ -18,7 +18,13 @@ struct Maps {
     by_oid: HashMap<u32, Arc<RelationInfo>>,
     /// Every schema name (`None` until fetched).
     schemas: Option<Arc<[String]>>,
+    /// When the oldest fact here was fetched: see `MAX_AGE`.
+    since: Option<Instant>,
 }
+
+/// DDL sent through the proxy invalidates at once; DDL made around it (a migration run
+/// directly, a rename) is picked up within this age, after which facts are fetched again.
+const MAX_AGE: Duration = Duration::from_secs(10);
 
 /// The catalog of one upstream database.
 pub struct Catalog {
@@ -62,7 +68,25 @@ impl Catalog {
     }
 
     /// Make sure these relation names are known, fetching the missing ones.
+    /// Drop facts older than `MAX_AGE` (cheap when fresh: one read lock and a compare).
+    fn expire(&self) {
+        let stale = self
+            .maps
+            .read()
+            .is_ok_and(|m| m.since.is_some_and(|t| t.elapsed() >= MAX_AGE));
+        if stale {
+            self.invalidate();
+        }
+    }
+
+    fn mark_filled(m: &mut Maps) {
+        if m.since.is_none() {
+            m.since = Some(Instant::now());
+        }
+    }
+
     pub async fn ensure_names(&self, names: &[&str], session_user: &str) {
+        self.expire();
         let missing: Vec<String> = match self.maps.read() {
             Ok(m) => names
                 .iter()
@@ -92,6 +116,7 @@ impl Catalog {
             found.entry(name).or_default().push(schema);
         }
         if let Ok(mut m) = self.maps.write() {
+            Self::mark_filled(&mut m);
             for (name, schemas) in found {
                 m.by_name.insert(name, schemas.into());
             }
@@ -106,12 +131,14 @@ impl Catalog {
         };
         let schemas: Arc<[String]> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
         if let Ok(mut m) = self.maps.write() {
+            Self::mark_filled(&mut m);
             m.schemas = Some(schemas);
         }
     }
 
     /// Make sure these relation OIDs are known, fetching the missing ones.
     pub async fn ensure_oids(&self, oids: &[u32], session_user: &str) {
+        self.expire();
         let missing: Vec<u32> = match self.maps.read() {
             Ok(m) => oids
                 .iter()
@@ -146,6 +173,7 @@ impl Catalog {
             }
         }
         if let Ok(mut m) = self.maps.write() {
+            Self::mark_filled(&mut m);
             for (oid, rel) in rels {
                 m.by_oid.insert(oid, Arc::new(rel));
             }
