@@ -287,6 +287,7 @@ impl BackendSession {
             b'I' => self.on_empty_query(),
             b'G' => self.on_copy_in(),
             b'Z' => self.on_ready(body)?,
+            b'V' => self.audit_function_call(catalog, now, events, Outcome::Ok, None, None),
             b'S' => self.on_parameter_status(body),
             _ => {}
         }
@@ -518,7 +519,11 @@ impl BackendSession {
                 self.finish(catalog, now, events, outcome, Some(sqlstate), None, false);
                 self.skip_to_sync();
             }
-            Some(Pending::Sync | Pending::FunctionCall) | None => {}
+            Some(Pending::FunctionCall { .. }) => {
+                let message = refusal.as_ref().map(|r| r.message.clone());
+                self.audit_function_call(catalog, now, events, outcome, Some(sqlstate), message);
+            }
+            Some(Pending::Sync) | None => {}
             Some(_) => {
                 self.queue.pop_front();
                 self.skip_to_sync();
@@ -619,9 +624,39 @@ impl BackendSession {
         );
     }
 
+    /// The answer (FunctionCallResponse or ErrorResponse) to the FunctionCall at the head
+    /// of the queue: one statement event of kind `other` naming the function by OID, never
+    /// its arguments. The entry stays queued until its ReadyForQuery.
+    fn audit_function_call(
+        &mut self,
+        catalog: &dyn CatalogView,
+        now: Now,
+        events: &mut Vec<AuditEvent>,
+        outcome: Outcome,
+        sqlstate: Option<String>,
+        message: Option<String>,
+    ) {
+        let Some(Pending::FunctionCall { oid, started, .. }) = self.queue.front() else {
+            return;
+        };
+        let query = format!("function call (oid {oid})");
+        let run = Run::new(None, None, *started);
+        let rows = (outcome == Outcome::Ok).then_some(1);
+        let mut ev = self.statement_event(run, catalog, now, outcome, sqlstate, rows, false);
+        label_event(&mut ev, crate::sql::StatementKind::Other, &query);
+        if message.is_some() {
+            ev.message = message;
+        }
+        events.push(ev);
+    }
+
     fn head_refusal(&self) -> Option<ClientError> {
         match self.queue.front() {
-            Some(Pending::Query { refusal, .. } | Pending::Bind { refusal, .. }) => refusal.clone(),
+            Some(
+                Pending::Query { refusal, .. }
+                | Pending::Bind { refusal, .. }
+                | Pending::FunctionCall { refusal, .. },
+            ) => refusal.clone(),
             _ => None,
         }
     }
@@ -978,6 +1013,26 @@ impl BackendSession {
         }
         made
     }
+}
+
+/// The statement fields of an event for a message with no analysable SQL text: `query` is
+/// a description made by the proxy (it holds no value the client sent).
+fn label_event(ev: &mut AuditEvent, kind: crate::sql::StatementKind, query: &str) {
+    ev.statement_kind = Some(kind);
+    ev.fingerprint = Some(fingerprint(query));
+    ev.hmac_source = Some(Arc::from(query));
+    ev.query = Some(query.to_owned());
+}
+
+/// The fingerprint of a normalized text as the SQL analysis computes it (64-bit FNV-1a, hex),
+/// for events of messages that carry no SQL text.
+fn fingerprint(normalized: &str) -> String {
+    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let hash = normalized.bytes().fold(OFFSET_BASIS, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(PRIME)
+    });
+    format!("{hash:016x}")
 }
 
 /// A ReadyForQuery with the given transaction status.

