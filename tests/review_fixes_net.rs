@@ -117,3 +117,73 @@ fn function_call_without_access_control_is_forwarded_and_audited() {
         assert!(!text.contains("ssn") && !text.contains("nope"), "{ev}");
     }
 }
+
+#[test]
+fn statements_failing_at_parse_or_bind_are_audited_once() {
+    let f = fixture("pb_fail", 3);
+    let policy = format!(
+        "{TABLES}\
+roles:
+  SUPPORT:  [ \"internal:read\", \"public:read\" ]
+principals:
+  {}: [ SUPPORT ]
+",
+        f.alice
+    );
+    let (proxy, _dir) = proxy(&policy);
+    let mut conn = RawConn::connect(proxy.addr, &f.alice, &f.db);
+    // Fails at Parse: the table does not exist.
+    conn.send(&batch(&[
+        p("", "SELECT * FROM nope", &[]),
+        b("", "", &[]),
+        e("", 0),
+        s(),
+    ]));
+    let r = conn.read_until_ready(1);
+    assert_eq!(error_of(&r).unwrap().0, "42P01");
+    // Fails at Bind: a parameter that is not an integer.
+    conn.send(&batch(&[
+        p("byid", "SELECT id FROM customers WHERE id = $1", &[23]),
+        b("", "byid", &[Some("x")]),
+        e("", 0),
+        s(),
+    ]));
+    let r = conn.read_until_ready(1);
+    assert_eq!(error_of(&r).unwrap().0, "22P02");
+    // Refused at Bind by the policy: still exactly one (blocked) event.
+    conn.send(&batch(&[
+        p("", "SELECT email FROM customers", &[]),
+        b("", "", &[]),
+        e("", 0),
+        s(),
+    ]));
+    let r = conn.read_until_ready(1);
+    assert_eq!(error_of(&r).unwrap().0, "42501");
+    // Bind of a statement that was never prepared.
+    conn.send(&batch(&[b("", "never", &[]), e("", 0), s()]));
+    let r = conn.read_until_ready(1);
+    assert_eq!(error_of(&r).unwrap().0, "26000");
+    drop(conn);
+
+    let events = shutdown(proxy);
+    let statements = events_of(&events, &f.db, "statement");
+    assert_eq!(statements.len(), 4, "{statements:?}");
+    let parse = statement(&events, &f.db, "FROM nope");
+    assert_eq!(parse["statement_kind"], "select");
+    assert_eq!(parse["outcome"], "error");
+    assert_eq!(parse["sqlstate"], "42P01");
+    let bind = statement(&events, &f.db, "WHERE id = $1");
+    assert_eq!(bind["outcome"], "error");
+    assert_eq!(bind["sqlstate"], "22P02");
+    assert_eq!(
+        strings(&bind["tables"]),
+        vec!["public.customers".to_string()]
+    );
+    let refused = statement(&events, &f.db, "SELECT email FROM customers");
+    assert_eq!(refused["outcome"], "blocked");
+    assert_eq!(refused["sqlstate"], "42501");
+    let unknown = statements[3];
+    assert_eq!(unknown["statement_kind"], "unparsed");
+    assert_eq!(unknown["outcome"], "error");
+    assert_eq!(unknown["sqlstate"], "26000");
+}

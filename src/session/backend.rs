@@ -519,6 +519,27 @@ impl BackendSession {
                 self.finish(catalog, now, events, outcome, Some(sqlstate), None, false);
                 self.skip_to_sync();
             }
+            // A statement that failed before it could run (a missing table at Parse, a bad
+            // parameter at Bind) is audited like one that failed while running.
+            Some(Pending::Parse { .. } | Pending::Bind { .. }) => {
+                let (plan, decided, unknown) = match self.queue.pop_front() {
+                    Some(Pending::Parse { statement, .. }) => {
+                        (statement, None, "parse of a text pgvigil could not analyse")
+                    }
+                    Some(Pending::Bind {
+                        statement, decided, ..
+                    }) => (
+                        self.statements.get(&statement).and_then(|p| p.plan.clone()),
+                        decided,
+                        "bind of a statement pgvigil does not know",
+                    ),
+                    _ => (None, None, ""),
+                };
+                self.audit_failed_before_run(
+                    plan, decided, unknown, catalog, now, events, sqlstate,
+                );
+                self.skip_to_sync();
+            }
             Some(Pending::FunctionCall { .. }) => {
                 let message = refusal.as_ref().map(|r| r.message.clone());
                 self.audit_function_call(catalog, now, events, outcome, Some(sqlstate), message);
@@ -622,6 +643,48 @@ impl BackendSession {
             false,
             message,
         );
+    }
+
+    /// An ErrorResponse to a Parse or a Bind: the statement's event (from its plan), or,
+    /// when no single statement is known, an `unparsed` event saying what failed.
+    #[allow(clippy::too_many_arguments)]
+    fn audit_failed_before_run(
+        &mut self,
+        plan: Option<Arc<PlannedStatement>>,
+        decided: Option<Arc<Decided>>,
+        unknown: &str,
+        catalog: &dyn CatalogView,
+        now: Now,
+        events: &mut Vec<AuditEvent>,
+        sqlstate: String,
+    ) {
+        if plan.is_some() {
+            let run = Run::new(plan, decided, now.mono);
+            self.emit(
+                run,
+                catalog,
+                now,
+                events,
+                Outcome::Error,
+                Some(sqlstate),
+                None,
+                false,
+                None,
+            );
+            return;
+        }
+        let run = Run::new(None, decided, now.mono);
+        let mut ev = self.statement_event(
+            run,
+            catalog,
+            now,
+            Outcome::Error,
+            Some(sqlstate),
+            None,
+            false,
+        );
+        label_event(&mut ev, crate::sql::StatementKind::Unparsed, unknown);
+        events.push(ev);
     }
 
     /// The answer (FunctionCallResponse or ErrorResponse) to the FunctionCall at the head
