@@ -7,6 +7,8 @@ mod support;
 
 use policy_common::*;
 use serde_json::Value;
+use std::time::{Duration, Instant};
+use support::proxy::{ProxyOptions, TestProxy};
 use support::wire::*;
 
 /// query_to_xml(text, bool, bool, text): the function the reviewer used.
@@ -186,4 +188,66 @@ principals:
     assert_eq!(unknown["statement_kind"], "unparsed");
     assert_eq!(unknown["outcome"], "error");
     assert_eq!(unknown["sqlstate"], "26000");
+}
+
+fn proxy_with_startup_timeout(timeout: Duration) -> TestProxy {
+    TestProxy::start_with(ProxyOptions {
+        startup_timeout: Some(timeout),
+        ..ProxyOptions::default()
+    })
+}
+
+#[test]
+fn startup_and_authentication_have_a_deadline() {
+    let db = support::fresh_database("st_timeout");
+    let user = support::create_md5_role("st_timeout", "secret");
+    let proxy = proxy_with_startup_timeout(Duration::from_millis(200));
+
+    // Nothing sent at all: closed silently once the deadline passes.
+    let started = Instant::now();
+    let mut idle = RawConn::open(proxy.addr);
+    assert!(idle.read_raw(Duration::from_secs(10)).is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Half a startup packet: closed silently too.
+    let started = Instant::now();
+    let mut half = RawConn::open(proxy.addr);
+    let packet = startup(&[("user", &user), ("database", &db)]);
+    half.send(&packet[..packet.len() / 2]);
+    assert!(half.read_raw(Duration::from_secs(10)).is_empty());
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // A complete startup, but the password request is never answered: FATAL 08P01.
+    let started = Instant::now();
+    let mut mute = RawConn::open(proxy.addr);
+    mute.send(&packet);
+    let auth = mute.read_msg().expect("the password request");
+    assert_eq!(auth.tag, b'R');
+    let fatal = mute.read_msg().expect("the timeout error");
+    assert_eq!(fatal.tag, b'E');
+    assert_eq!(fatal.sqlstate().as_deref(), Some("08P01"));
+    assert!(
+        fatal.message().unwrap().contains("timeout during startup"),
+        "{fatal:?}"
+    );
+    assert!(mute.read_msg().is_none(), "the connection is closed");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // Sessions that do authenticate in time are unaffected.
+    let mut ok = RawConn::connect(proxy.addr, "postgres", &db);
+    let r = query(&mut ok, "SELECT 1");
+    assert_eq!(count(&r, b'D'), 1);
+    drop(ok);
+
+    let events = shutdown(proxy);
+    let disconnect = events_of(&events, &db, "disconnect")
+        .into_iter()
+        .find(|e| e["user"] == user.as_str())
+        .expect("a disconnect event for the timed-out login");
+    assert_eq!(disconnect["outcome"], "error");
+    assert_eq!(disconnect["sqlstate"], "08P01");
 }

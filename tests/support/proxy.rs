@@ -27,6 +27,8 @@ pub struct ProxyOptions {
     pub alert_webhook: Option<String>,
     /// How often the classification files are polled for changes.
     pub policy_poll: Option<std::time::Duration>,
+    /// Override `startup_timeout` (the deadline for startup and authentication).
+    pub startup_timeout: Option<std::time::Duration>,
 }
 
 /// A running proxy; `shutdown` flushes the audit trail and returns its events.
@@ -86,6 +88,9 @@ impl TestProxy {
         if let Some(url) = &opts.alert_webhook {
             config.alert_webhook =
                 Some(pgvigil::control::alerts::WebhookTarget::parse(url).expect("webhook URL"));
+        }
+        if let Some(timeout) = opts.startup_timeout {
+            config.startup_timeout = timeout;
         }
         if let Some(poll) = opts.policy_poll {
             config.policy_poll = poll;
