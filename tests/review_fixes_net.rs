@@ -251,3 +251,38 @@ fn startup_and_authentication_have_a_deadline() {
     assert_eq!(disconnect["outcome"], "error");
     assert_eq!(disconnect["sqlstate"], "08P01");
 }
+
+#[test]
+fn an_unreachable_upstream_closes_the_connect_event() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let proxy = TestProxy::start_with(ProxyOptions {
+        upstream: Some(format!("127.0.0.1:{port}")),
+        ..ProxyOptions::default()
+    });
+    let mut conn = RawConn::open(proxy.addr);
+    conn.send(&startup(&[
+        ("user", "postgres"),
+        ("database", "nowhere_db"),
+    ]));
+    let fatal = conn.read_msg().expect("an error");
+    assert_eq!(fatal.tag, b'E');
+    assert_eq!(fatal.sqlstate().as_deref(), Some("08006"));
+    assert!(conn.read_msg().is_none());
+    drop(conn);
+
+    let events = shutdown(proxy);
+    let kinds: Vec<&str> = events
+        .iter()
+        .filter(|e| e["database"] == "nowhere_db")
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["connect", "disconnect"]);
+    let disconnect = events_of(&events, "nowhere_db", "disconnect")[0];
+    assert_eq!(disconnect["outcome"], "error");
+    assert_eq!(disconnect["sqlstate"], "08006");
+}

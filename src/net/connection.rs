@@ -85,6 +85,12 @@ pub async fn run(mut client: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             let _ = client
                 .write_all(&build::error_response("FATAL", "08006", &msg))
                 .await;
+            let _ = client.shutdown().await;
+            // The session ends here: close its connect event.
+            let mut ev = backend.event(EventKind::Disconnect, now());
+            ev.outcome = Some(Outcome::Error);
+            ev.sqlstate = Some("08006".into());
+            record(&shared, ev).await;
             return;
         }
     };
