@@ -286,3 +286,55 @@ fn an_unreachable_upstream_closes_the_connect_event() {
     assert_eq!(disconnect["outcome"], "error");
     assert_eq!(disconnect["sqlstate"], "08006");
 }
+
+#[tokio::test]
+async fn a_removed_or_renamed_audit_file_is_reopened() {
+    let db = support::fresh_database("audit_reopen");
+    let proxy = TestProxy::start();
+    let path = proxy.audit_path.clone();
+    let client = proxy.connect(&db).await;
+    client
+        .simple_query("SELECT 1 AS before_removal")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(path.exists());
+
+    std::fs::remove_file(&path).unwrap();
+    // The writer checks the path at most once a second.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    client
+        .simple_query("SELECT 2 AS after_removal")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = support::proxy::read_events(&path);
+    assert!(
+        events.iter().any(|e| e["query"]
+            .as_str()
+            .is_some_and(|q| q.contains("after_removal"))),
+        "{events:?}"
+    );
+
+    // Rotation by rename: the old name keeps what was written before, the path gets the rest.
+    let rotated = path.with_extension("jsonl.1");
+    std::fs::rename(&path, &rotated).unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    client
+        .simple_query("SELECT 3 AS after_rename")
+        .await
+        .unwrap();
+    drop(client);
+    // Read before shutdown: the rotated file lives in the proxy's temp dir.
+    let old = support::proxy::read_events(&rotated);
+    let events = proxy.shutdown();
+    let has = |events: &[Value], needle: &str| {
+        events
+            .iter()
+            .any(|e| e["query"].as_str().is_some_and(|q| q.contains(needle)))
+    };
+    assert!(has(&events, "after_rename"), "{events:?}");
+    assert!(!has(&events, "after_removal"));
+    assert!(events.iter().any(|e| e["kind"] == "disconnect"));
+    assert!(has(&old, "after_removal"), "{old:?}");
+}
