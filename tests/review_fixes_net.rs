@@ -338,3 +338,50 @@ async fn a_removed_or_renamed_audit_file_is_reopened() {
     assert!(events.iter().any(|e| e["kind"] == "disconnect"));
     assert!(has(&old, "after_removal"), "{old:?}");
 }
+
+#[test]
+fn a_client_leaving_during_copy_from_stdin_leaves_one_complete_event() {
+    let db = support::fresh_database("copy_leave");
+    support::cluster()
+        .run_sql(&db, "CREATE TABLE t(id int)")
+        .unwrap();
+    let proxy = TestProxy::start();
+    // Simple protocol.
+    let mut conn = RawConn::connect(proxy.addr, "postgres", &db);
+    conn.send(&q("COPY t FROM STDIN"));
+    assert_eq!(conn.read_msg().expect("CopyInResponse").tag, b'G');
+    conn.send(&copy_data(b"1\n2\n"));
+    std::thread::sleep(Duration::from_millis(100));
+    drop(conn);
+    // Extended protocol (a driver sends Sync right after Execute, before the data).
+    let mut conn = RawConn::connect(proxy.addr, "postgres", &db);
+    conn.send(&batch(&[
+        p("", "COPY t FROM STDIN", &[]),
+        b("", "", &[]),
+        e("", 0),
+        s(),
+    ]));
+    let mut tags_seen = Vec::new();
+    while let Some(m) = conn.read_msg() {
+        tags_seen.push(m.tag);
+        if m.tag == b'G' {
+            break;
+        }
+    }
+    conn.send(&copy_data(b"3\n"));
+    std::thread::sleep(Duration::from_millis(100));
+    drop(conn);
+    std::thread::sleep(Duration::from_millis(500));
+
+    let events = shutdown(proxy);
+    let statements = events_of(&events, &db, "statement");
+    for ev in &statements {
+        assert!(ev["statement_kind"].is_string(), "{ev}");
+        assert!(ev["query"].is_string(), "{ev}");
+    }
+    assert_eq!(statements.len(), 2, "{statements:?}");
+    for ev in statements {
+        assert_eq!(ev["statement_kind"], "copy_from");
+        assert_eq!(ev["outcome"], "error", "{ev}");
+    }
+}

@@ -387,6 +387,11 @@ impl BackendSession {
             return;
         }
         let (plan, decided, started, result, portal) = match self.queue.front() {
+            // A Query an error already ended runs nothing more: a second ErrorResponse
+            // before its ReadyForQuery (a client that left during COPY FROM STDIN gets
+            // "protocol synchronization was lost" after the COPY's own error) belongs to
+            // no statement.
+            Some(Pending::Query { .. }) if self.query_index == usize::MAX => return,
             Some(Pending::Query {
                 statements,
                 decisions,
@@ -499,6 +504,11 @@ impl BackendSession {
             None => (Outcome::Error, info.sqlstate),
         };
         match self.queue.front() {
+            // A second error of a Query an error already ended (see `ensure_run`): the
+            // server's own words go to the client, with no statement to audit.
+            Some(Pending::Query { .. }) if self.query_index == usize::MAX => {
+                return Ok(Reply::Forward);
+            }
             Some(Pending::Query { .. }) if refusal.is_some() && self.run.is_none() => {
                 let message = refusal.as_ref().map(|r| r.message.clone());
                 self.audit_refused_query(catalog, now, events, sqlstate, message);
@@ -994,6 +1004,15 @@ impl BackendSession {
             ev.request_id = plan.request_id.clone();
             ev.traceparent = plan.traceparent.clone();
             ev.hmac_source = Some(Arc::clone(&plan.text));
+        } else {
+            // A result the proxy has no statement for (the server ran more than the text
+            // was split into, or a portal of a statement prepared outside the protocol):
+            // still a complete event.
+            label_event(
+                &mut ev,
+                crate::sql::StatementKind::Unparsed,
+                "statement pgvigil could not analyse",
+            );
         }
         ev.tables = Some(attribution.tables);
         ev.columns = Some(attribution.columns);
