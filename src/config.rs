@@ -65,7 +65,13 @@ pub struct Config {
     pub alert_webhook: Option<WebhookTarget>,
     /// How often the classification files are checked for changes (hot reload).
     pub policy_poll: std::time::Duration,
+    /// How long a client gets for the whole startup and authentication phase (like
+    /// PostgreSQL's authentication_timeout); `startup_timeout_ms`, default 60 s.
+    pub startup_timeout: std::time::Duration,
 }
+
+/// Default of `startup_timeout_ms`: PostgreSQL's authentication_timeout default.
+pub const DEFAULT_STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The admin endpoint: address and the bearer token every request must carry.
 #[derive(Debug, Clone)]
@@ -92,6 +98,7 @@ struct FileConfig {
     admin: Option<String>,
     approvals_file: Option<PathBuf>,
     alert_webhook: Option<String>,
+    startup_timeout_ms: Option<usize>,
 }
 
 /// Flags given on the command line; each overrides the file.
@@ -181,6 +188,12 @@ impl Config {
             approvals_file,
             alert_webhook,
             policy_poll: crate::control::reload::POLL_INTERVAL,
+            startup_timeout: match file.startup_timeout_ms {
+                Some(ms) => {
+                    std::time::Duration::from_millis(positive("startup_timeout_ms", ms)? as u64)
+                }
+                None => DEFAULT_STARTUP_TIMEOUT,
+            },
             listen,
             upstream,
             classification: flags.classification.or(file.classification),

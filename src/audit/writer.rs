@@ -24,6 +24,9 @@ const HMAC_CACHE: usize = 4096;
 /// How long the writer pauses after a partial batch (see `run`).
 const COALESCE: Duration = Duration::from_millis(2);
 const RETRY_EVERY: Duration = Duration::from_millis(500);
+/// How often the writer checks that the path still names the file it has open (see
+/// `reopen_if_moved`).
+const REOPEN_CHECK: Duration = Duration::from_secs(1);
 /// After shutdown began (every sink dropped), how long a failing trail is retried before
 /// the writer gives up. Without a limit a full disk or a dead mount turns SIGTERM into a
 /// hang that only SIGKILL ends, which loses the same records with no word about them.
@@ -72,6 +75,7 @@ impl AuditWriter {
             key: config.key.clone(),
             healthy: Arc::clone(&healthy),
             last_sync: Instant::now(),
+            last_check: Instant::now(),
             ids: EventIds::seeded(),
             hmacs: std::collections::HashMap::new(),
         };
@@ -101,6 +105,8 @@ struct WriterState {
     key: Vec<u8>,
     healthy: Arc<AtomicBool>,
     last_sync: Instant,
+    /// When `reopen_if_moved` last looked at the path.
+    last_check: Instant,
     ids: EventIds,
     hmacs: std::collections::HashMap<usize, (Arc<str>, String)>,
 }
@@ -244,6 +250,10 @@ impl WriterState {
     }
 
     fn write(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if self.last_check.elapsed() >= REOPEN_CHECK {
+            self.last_check = Instant::now();
+            self.reopen_if_moved();
+        }
         if self.file.is_none() {
             self.file = Some(open(&self.path)?);
         }
@@ -263,6 +273,32 @@ impl WriterState {
         Ok(())
     }
 
+    /// A file removed or renamed under the writer (log rotation by rename, or a mistake)
+    /// would keep receiving the records through the open handle while nothing can read
+    /// them at the path. When the path no longer names the open file (another device and
+    /// inode, or nothing at all), the old file is synced and closed so the next write opens
+    /// the path afresh. A path that cannot be inspected for another reason is left alone.
+    fn reopen_if_moved(&mut self) {
+        let Some(file) = self.file.as_ref() else {
+            return;
+        };
+        let moved = match (file.metadata(), std::fs::metadata(&self.path)) {
+            (Ok(open), Ok(at_path)) => !same_file(&open, &at_path),
+            (_, Err(e)) => e.kind() == std::io::ErrorKind::NotFound,
+            (Err(_), Ok(_)) => false,
+        };
+        if !moved {
+            return;
+        }
+        tracing::warn!(path = %self.path.display(),
+            "audit file was removed or renamed; reopening the path");
+        if let Some(old) = self.file.take() {
+            if let Err(e) = old.sync_all() {
+                tracing::error!(error = %e, "audit fsync of the moved file failed");
+            }
+        }
+    }
+
     fn sync(&mut self) {
         if let Some(file) = self.file.as_mut() {
             if let Err(e) = file.sync_all() {
@@ -270,6 +306,17 @@ impl WriterState {
             }
         }
     }
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+    true
 }
 
 /// Truncate to at most `max` characters on a char boundary, marking the cut.

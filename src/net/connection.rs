@@ -29,10 +29,23 @@ fn now() -> Now {
 pub async fn run(mut client: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = client.set_nodelay(true);
     let mut client_buf = BytesMut::with_capacity(8 * 1024);
-    let startup = match handshake::read_startup(&mut client, &mut client_buf, &shared.cancels).await
+    // One deadline for the whole startup and authentication phase, as PostgreSQL's
+    // authentication_timeout: a client that sends nothing, or half a startup packet, or
+    // never answers the password request, is not held forever.
+    let deadline = tokio::time::Instant::now() + shared.config.startup_timeout;
+    let startup = match tokio::time::timeout_at(
+        deadline,
+        handshake::read_startup(&mut client, &mut client_buf, &shared.cancels),
+    )
+    .await
     {
-        Ok(s) => s,
-        Err(e) => return refuse(&mut client, &e).await,
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return refuse(&mut client, &e).await,
+        // Like PostgreSQL for an incomplete startup packet: close without a word.
+        Err(_) => {
+            let _ = client.shutdown().await;
+            return;
+        }
     };
     let Startup::Session { params, raw } = startup else {
         return;
@@ -59,9 +72,11 @@ pub async fn run(mut client: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         return refuse_locked(&mut client, &shared, &mut backend, remaining).await;
     }
 
-    let mut server = match TcpStream::connect(&shared.config.upstream).await {
-        Ok(s) => s,
-        Err(e) => {
+    let connecting = tokio::time::timeout_at(deadline, TcpStream::connect(&shared.config.upstream));
+    let mut server = match connecting.await {
+        Ok(Ok(s)) => s,
+        Err(_) => return startup_timed_out(&mut client, &shared, &mut backend).await,
+        Ok(Err(e)) => {
             tracing::warn!(upstream = %shared.config.upstream, error = %e, "upstream unreachable");
             let msg = format!(
                 "pgvigil: cannot reach the upstream server {}",
@@ -70,6 +85,12 @@ pub async fn run(mut client: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             let _ = client
                 .write_all(&build::error_response("FATAL", "08006", &msg))
                 .await;
+            let _ = client.shutdown().await;
+            // The session ends here: close its connect event.
+            let mut ev = backend.event(EventKind::Disconnect, now());
+            ev.outcome = Some(Outcome::Error);
+            ev.sqlstate = Some("08006".into());
+            record(&shared, ev).await;
             return;
         }
     };
@@ -78,13 +99,19 @@ pub async fn run(mut client: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     if server.write_all(&raw).await.is_err() {
         return;
     }
-    let auth =
-        match handshake::relay_auth(&mut client, &mut client_buf, &mut server, &mut server_buf)
-            .await
-        {
-            Ok(a) => a,
-            Err(e) => return refuse(&mut client, &e).await,
-        };
+    let auth = match tokio::time::timeout_at(
+        deadline,
+        handshake::relay_auth(&mut client, &mut client_buf, &mut server, &mut server_buf),
+    )
+    .await
+    {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => return refuse(&mut client, &e).await,
+        Err(_) => {
+            let _ = server.write_all(&build::terminate()).await;
+            return startup_timed_out(&mut client, &shared, &mut backend).await;
+        }
+    };
     let kind = if auth.authenticated {
         EventKind::AuthOk
     } else {
@@ -130,6 +157,24 @@ pub async fn run(mut client: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         ev.sqlstate = Some(reason.sqlstate.to_owned());
     }
     record(&shared, ev).await;
+}
+
+/// The startup deadline passed after a complete startup packet: FATAL 08P01 to the client
+/// and a `disconnect` event closing the session's `connect`.
+async fn startup_timed_out(client: &mut TcpStream, shared: &Shared, backend: &mut BackendSession) {
+    tracing::debug!("startup timeout: closing connection");
+    let _ = client
+        .write_all(&build::error_response(
+            "FATAL",
+            "08P01",
+            "pgvigil: timeout during startup",
+        ))
+        .await;
+    let _ = client.shutdown().await;
+    let mut ev = backend.event(EventKind::Disconnect, now());
+    ev.outcome = Some(Outcome::Error);
+    ev.sqlstate = Some("08P01".into());
+    record(shared, ev).await;
 }
 
 /// How long `user` at `addr` is still locked out at the proxy, if at all.

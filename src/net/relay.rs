@@ -320,7 +320,7 @@ impl ClientToServer<'_> {
                 self.session
                     .on_parse(name, &text, &analysis, &*self.catalog, &input)
             }
-            FrontendMessage::Bind { .. } => {
+            FrontendMessage::Bind { .. } | FrontendMessage::FunctionCall { .. } => {
                 let (engine, approvals, wall) = self.policy_context();
                 let input = policy_input(
                     self.shared,

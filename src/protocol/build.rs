@@ -62,6 +62,12 @@ pub fn bind(portal: &str, statement: &str) -> Bytes {
     )
 }
 
+/// A FunctionCall of the function `oid` with no arguments and a text result.
+pub fn function_call(oid: u32) -> Bytes {
+    let oid = oid.to_be_bytes();
+    message(b'F', &[&oid, &[0, 0], &[0, 0], &[0, 0]])
+}
+
 pub fn terminate() -> Bytes {
     message(b'X', &[])
 }
@@ -74,3 +80,7 @@ pub const REFUSED_STATEMENT: &str = "pgvigil refused this statement";
 
 /// A statement name that cannot exist, for refusing a Bind: the server answers 26000.
 pub const REFUSED_STATEMENT_NAME: &str = "pgvigil refused this bind";
+
+/// A function OID that cannot exist, for refusing a FunctionCall: the server answers with
+/// an error (42883, or 25P02 in a failed transaction) and then ReadyForQuery.
+pub const REFUSED_FUNCTION_OID: u32 = 0;

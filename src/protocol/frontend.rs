@@ -39,7 +39,10 @@ pub enum FrontendMessage<'a> {
     CopyData,
     CopyDone,
     CopyFail,
-    FunctionCall,
+    /// A fast-path function call: only the function's OID is read (never the arguments).
+    FunctionCall {
+        oid: u32,
+    },
     /// Anything else (password messages after startup are a server error, not ours).
     Other {
         tag: u8,
@@ -85,7 +88,9 @@ pub fn decode(frame: &Frame) -> Result<FrontendMessage<'_>, FrameError> {
         b'd' => FrontendMessage::CopyData,
         b'c' => FrontendMessage::CopyDone,
         b'f' => FrontendMessage::CopyFail,
-        b'F' => FrontendMessage::FunctionCall,
+        b'F' => FrontendMessage::FunctionCall {
+            oid: r.i32()? as u32,
+        },
         tag => FrontendMessage::Other { tag },
     };
     Ok(msg)

@@ -287,6 +287,7 @@ impl BackendSession {
             b'I' => self.on_empty_query(),
             b'G' => self.on_copy_in(),
             b'Z' => self.on_ready(body)?,
+            b'V' => self.audit_function_call(catalog, now, events, Outcome::Ok, None, None),
             b'S' => self.on_parameter_status(body),
             _ => {}
         }
@@ -386,6 +387,11 @@ impl BackendSession {
             return;
         }
         let (plan, decided, started, result, portal) = match self.queue.front() {
+            // A Query an error already ended runs nothing more: a second ErrorResponse
+            // before its ReadyForQuery (a client that left during COPY FROM STDIN gets
+            // "protocol synchronization was lost" after the COPY's own error) belongs to
+            // no statement.
+            Some(Pending::Query { .. }) if self.query_index == usize::MAX => return,
             Some(Pending::Query {
                 statements,
                 decisions,
@@ -498,6 +504,11 @@ impl BackendSession {
             None => (Outcome::Error, info.sqlstate),
         };
         match self.queue.front() {
+            // A second error of a Query an error already ended (see `ensure_run`): the
+            // server's own words go to the client, with no statement to audit.
+            Some(Pending::Query { .. }) if self.query_index == usize::MAX => {
+                return Ok(Reply::Forward);
+            }
             Some(Pending::Query { .. }) if refusal.is_some() && self.run.is_none() => {
                 let message = refusal.as_ref().map(|r| r.message.clone());
                 self.audit_refused_query(catalog, now, events, sqlstate, message);
@@ -518,7 +529,32 @@ impl BackendSession {
                 self.finish(catalog, now, events, outcome, Some(sqlstate), None, false);
                 self.skip_to_sync();
             }
-            Some(Pending::Sync | Pending::FunctionCall) | None => {}
+            // A statement that failed before it could run (a missing table at Parse, a bad
+            // parameter at Bind) is audited like one that failed while running.
+            Some(Pending::Parse { .. } | Pending::Bind { .. }) => {
+                let (plan, decided, unknown) = match self.queue.pop_front() {
+                    Some(Pending::Parse { statement, .. }) => {
+                        (statement, None, "parse of a text pgvigil could not analyse")
+                    }
+                    Some(Pending::Bind {
+                        statement, decided, ..
+                    }) => (
+                        self.statements.get(&statement).and_then(|p| p.plan.clone()),
+                        decided,
+                        "bind of a statement pgvigil does not know",
+                    ),
+                    _ => (None, None, ""),
+                };
+                self.audit_failed_before_run(
+                    plan, decided, unknown, catalog, now, events, sqlstate,
+                );
+                self.skip_to_sync();
+            }
+            Some(Pending::FunctionCall { .. }) => {
+                let message = refusal.as_ref().map(|r| r.message.clone());
+                self.audit_function_call(catalog, now, events, outcome, Some(sqlstate), message);
+            }
+            Some(Pending::Sync) | None => {}
             Some(_) => {
                 self.queue.pop_front();
                 self.skip_to_sync();
@@ -619,9 +655,81 @@ impl BackendSession {
         );
     }
 
+    /// An ErrorResponse to a Parse or a Bind: the statement's event (from its plan), or,
+    /// when no single statement is known, an `unparsed` event saying what failed.
+    #[allow(clippy::too_many_arguments)]
+    fn audit_failed_before_run(
+        &mut self,
+        plan: Option<Arc<PlannedStatement>>,
+        decided: Option<Arc<Decided>>,
+        unknown: &str,
+        catalog: &dyn CatalogView,
+        now: Now,
+        events: &mut Vec<AuditEvent>,
+        sqlstate: String,
+    ) {
+        if plan.is_some() {
+            let run = Run::new(plan, decided, now.mono);
+            self.emit(
+                run,
+                catalog,
+                now,
+                events,
+                Outcome::Error,
+                Some(sqlstate),
+                None,
+                false,
+                None,
+            );
+            return;
+        }
+        let run = Run::new(None, decided, now.mono);
+        let mut ev = self.statement_event(
+            run,
+            catalog,
+            now,
+            Outcome::Error,
+            Some(sqlstate),
+            None,
+            false,
+        );
+        label_event(&mut ev, crate::sql::StatementKind::Unparsed, unknown);
+        events.push(ev);
+    }
+
+    /// The answer (FunctionCallResponse or ErrorResponse) to the FunctionCall at the head
+    /// of the queue: one statement event of kind `other` naming the function by OID, never
+    /// its arguments. The entry stays queued until its ReadyForQuery.
+    fn audit_function_call(
+        &mut self,
+        catalog: &dyn CatalogView,
+        now: Now,
+        events: &mut Vec<AuditEvent>,
+        outcome: Outcome,
+        sqlstate: Option<String>,
+        message: Option<String>,
+    ) {
+        let Some(Pending::FunctionCall { oid, started, .. }) = self.queue.front() else {
+            return;
+        };
+        let query = format!("function call (oid {oid})");
+        let run = Run::new(None, None, *started);
+        let rows = (outcome == Outcome::Ok).then_some(1);
+        let mut ev = self.statement_event(run, catalog, now, outcome, sqlstate, rows, false);
+        label_event(&mut ev, crate::sql::StatementKind::Other, &query);
+        if message.is_some() {
+            ev.message = message;
+        }
+        events.push(ev);
+    }
+
     fn head_refusal(&self) -> Option<ClientError> {
         match self.queue.front() {
-            Some(Pending::Query { refusal, .. } | Pending::Bind { refusal, .. }) => refusal.clone(),
+            Some(
+                Pending::Query { refusal, .. }
+                | Pending::Bind { refusal, .. }
+                | Pending::FunctionCall { refusal, .. },
+            ) => refusal.clone(),
             _ => None,
         }
     }
@@ -896,6 +1004,15 @@ impl BackendSession {
             ev.request_id = plan.request_id.clone();
             ev.traceparent = plan.traceparent.clone();
             ev.hmac_source = Some(Arc::clone(&plan.text));
+        } else {
+            // A result the proxy has no statement for (the server ran more than the text
+            // was split into, or a portal of a statement prepared outside the protocol):
+            // still a complete event.
+            label_event(
+                &mut ev,
+                crate::sql::StatementKind::Unparsed,
+                "statement pgvigil could not analyse",
+            );
         }
         ev.tables = Some(attribution.tables);
         ev.columns = Some(attribution.columns);
@@ -978,6 +1095,26 @@ impl BackendSession {
         }
         made
     }
+}
+
+/// The statement fields of an event for a message with no analysable SQL text: `query` is
+/// a description made by the proxy (it holds no value the client sent).
+fn label_event(ev: &mut AuditEvent, kind: crate::sql::StatementKind, query: &str) {
+    ev.statement_kind = Some(kind);
+    ev.fingerprint = Some(fingerprint(query));
+    ev.hmac_source = Some(Arc::from(query));
+    ev.query = Some(query.to_owned());
+}
+
+/// The fingerprint of a normalized text as the SQL analysis computes it (64-bit FNV-1a, hex),
+/// for events of messages that carry no SQL text.
+fn fingerprint(normalized: &str) -> String {
+    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let hash = normalized.bytes().fold(OFFSET_BASIS, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(PRIME)
+    });
+    format!("{hash:016x}")
 }
 
 /// A ReadyForQuery with the given transaction status.

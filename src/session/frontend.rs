@@ -181,8 +181,8 @@ impl FrontendSession {
             ),
             FrontendMessage::Sync => FrontendStep::forward(Some(Pending::Sync), true),
             FrontendMessage::Flush => FrontendStep::forward(None, true),
-            FrontendMessage::FunctionCall => {
-                FrontendStep::forward(Some(Pending::FunctionCall), true)
+            FrontendMessage::FunctionCall { oid } => {
+                self.on_function_call(*oid, audit_ok, input, now)
             }
             FrontendMessage::CopyDone | FrontendMessage::CopyFail => {
                 FrontendStep::forward(Some(Pending::CopyEnd), true)
@@ -230,6 +230,44 @@ impl FrontendSession {
             upstream,
             pending: Some(pending),
             flush: false,
+            terminate: false,
+        }
+    }
+
+    /// A fast-path FunctionCall: its arguments are values, not SQL the proxy can analyse
+    /// (query_to_xml takes a query as a text argument), so with access control on it is
+    /// refused (replaced by a call the server fails, which keeps the protocol state exact);
+    /// either way it is audited.
+    fn on_function_call(
+        &mut self,
+        oid: u32,
+        audit_ok: bool,
+        input: Option<&PolicyInput>,
+        now: Instant,
+    ) -> FrontendStep {
+        let access_control = input.is_some_and(|i| i.engine.policy().access_control_enabled());
+        let refusal = self.refusal(audit_ok).or_else(|| {
+            access_control.then(|| ClientError {
+                sqlstate: crate::policy::engine::SQLSTATE_DENIED,
+                message: "pgvigil: the fast-path function call interface is not allowed \
+                          through pgvigil because its arguments cannot be analysed; \
+                          call the function in a SQL statement instead"
+                    .into(),
+                blame: crate::error::Blame::Client,
+            })
+        });
+        let upstream = match refusal {
+            Some(_) => Upstream::Replace(build::function_call(build::REFUSED_FUNCTION_OID)),
+            None => Upstream::Forward,
+        };
+        FrontendStep {
+            upstream,
+            pending: Some(Pending::FunctionCall {
+                oid,
+                started: now,
+                refusal,
+            }),
+            flush: true,
             terminate: false,
         }
     }

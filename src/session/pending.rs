@@ -42,7 +42,13 @@ pub enum Pending {
         name: Box<str>,
     },
     Sync,
-    FunctionCall,
+    /// A fast-path FunctionCall: answered by FunctionCallResponse or ErrorResponse, then
+    /// ReadyForQuery. Audited as a statement of kind `other` (its arguments never are).
+    FunctionCall {
+        oid: u32,
+        started: Instant,
+        refusal: Option<ClientError>,
+    },
     /// CopyDone or CopyFail: marks where a COPY FROM STDIN's data ends, because the server
     /// ignores Syncs that arrive while it is in copy-in mode.
     CopyEnd,
@@ -56,7 +62,10 @@ impl Pending {
     pub fn ends_at_ready(&self) -> bool {
         matches!(
             self,
-            Pending::Query { .. } | Pending::Sync | Pending::FunctionCall | Pending::Injected
+            Pending::Query { .. }
+                | Pending::Sync
+                | Pending::FunctionCall { .. }
+                | Pending::Injected
         )
     }
 }

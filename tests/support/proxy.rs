@@ -27,6 +27,10 @@ pub struct ProxyOptions {
     pub alert_webhook: Option<String>,
     /// How often the classification files are polled for changes.
     pub policy_poll: Option<std::time::Duration>,
+    /// Use this upstream instead of the shared cluster.
+    pub upstream: Option<String>,
+    /// Override `startup_timeout` (the deadline for startup and authentication).
+    pub startup_timeout: Option<std::time::Duration>,
 }
 
 /// A running proxy; `shutdown` flushes the audit trail and returns its events.
@@ -62,7 +66,11 @@ impl TestProxy {
             .unwrap_or_else(|| dir.path().join("audit.jsonl"));
         let mut config = Config::build(Flags {
             listen: Some("127.0.0.1:0".into()),
-            upstream: Some(super::cluster().addr().to_string()),
+            upstream: Some(
+                opts.upstream
+                    .clone()
+                    .unwrap_or_else(|| super::cluster().addr().to_string()),
+            ),
             classification: opts.classification.clone(),
             audit_log: Some(audit_path.clone()),
             ..Flags::default()
@@ -86,6 +94,9 @@ impl TestProxy {
         if let Some(url) = &opts.alert_webhook {
             config.alert_webhook =
                 Some(pgvigil::control::alerts::WebhookTarget::parse(url).expect("webhook URL"));
+        }
+        if let Some(timeout) = opts.startup_timeout {
+            config.startup_timeout = timeout;
         }
         if let Some(poll) = opts.policy_poll {
             config.policy_poll = poll;
