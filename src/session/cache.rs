@@ -67,4 +67,13 @@ mod tests {
         assert_eq!(a.statements[0].relations, b.statements[0].relations);
         assert!(cache.map.read().unwrap().is_empty());
     }
+
+    #[test]
+    fn do_blocks_are_analysed_each_on_its_own() {
+        let cache = AnalysisCache::new(10);
+        let a = cache.get(&"DO $$ BEGIN PERFORM 1 FROM orders; END $$".into());
+        let b = cache.get(&"DO $$ BEGIN PERFORM ssn FROM customers; END $$".into());
+        assert_eq!(a.statements[0].relations[0].name, "orders");
+        assert_eq!(b.statements[0].relations[0].name, "customers");
+    }
 }

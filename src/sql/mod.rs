@@ -128,7 +128,9 @@ struct Structure {
 }
 
 /// Parses keyed by normalized statement text; bounded, cleared when full (see
-/// `AnalysisCache` in the session for why clearing beats recency tracking here).
+/// `AnalysisCache` in the session for why clearing beats recency tracking here). Only
+/// parsed structures that depend on the normalized text alone are shared: never an
+/// `Unparsed` one, never an `EXPLAIN` or `DO` (see `shares_structure`).
 pub struct StructureCache {
     map: std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<Structure>>>,
     capacity: usize,
@@ -142,6 +144,20 @@ impl StructureCache {
         }
     }
 
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.map.read().map_or(0, |m| m.len())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The cached structure for `key`, or `make()`'s. An `Unparsed` result is returned but
+    /// never stored: its relations come from the fallback lexer, which also looks inside
+    /// literals (`DO $$ ... $$` bodies), so it is a function of the literal contents, not of
+    /// the normalized text (two DO blocks both normalize to `DO $1`).
     fn get_or_insert(
         &self,
         key: &str,
@@ -151,6 +167,9 @@ impl StructureCache {
             return hit;
         }
         let made = std::sync::Arc::new(make());
+        if made.kind == StatementKind::Unparsed {
+            return made;
+        }
         if let Ok(mut m) = self.map.write() {
             if m.len() >= self.capacity {
                 m.clear();
@@ -186,8 +205,10 @@ fn analyze_segment(
         relations,
         columns,
     } = match cache {
-        Some(cache) => (*cache.get_or_insert(&normalized, structure)).clone(),
-        None => structure(),
+        Some(cache) if shares_structure(text, statement_tokens) => {
+            (*cache.get_or_insert(&normalized, structure)).clone()
+        }
+        _ => structure(),
     };
     StatementInfo {
         kind,
@@ -198,6 +219,22 @@ fn analyze_segment(
         fingerprint,
         literals,
     }
+}
+
+/// Whether a statement's structure is a function of its normalized text alone, so that
+/// statements differing only in literals may share one parse.
+///
+/// Audit of what reads literal contents: the AST walk (`visit`) never looks at a literal
+/// except for `EXPLAIN (ANALYZE <value>)`, where `ANALYZE 0` and `ANALYZE 1` both normalize
+/// to `ANALYZE $n` yet decide whether the inner statement runs (its kind). The fallback
+/// lexer reads dollar-quoted bodies (`DO $$ ... $$`), so a `DO` (rejected by sqlparser
+/// today, but a parser upgrade must not make it shareable) is kept out too. Everything
+/// else the walk reports (kind, relations, columns) comes from keywords and identifiers,
+/// which normalization keeps verbatim. `Unparsed` results are never stored either (see
+/// [`StructureCache`]), whatever the first word.
+fn shares_structure(text: &str, statement_tokens: &[lexer::Token]) -> bool {
+    let first = statement_tokens.iter().find(|t| !t.is_trivia());
+    !first.is_some_and(|t| t.is_word(text, "explain") || t.is_word(text, "do"))
 }
 
 fn parse_structure(

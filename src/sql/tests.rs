@@ -738,3 +738,58 @@ fn cached_analysis_equals_fresh_analysis_for_literal_variants() {
         );
     }
 }
+
+#[test]
+fn do_blocks_never_share_a_cached_structure() {
+    let cache = crate::sql::StructureCache::new(100);
+    let first = crate::sql::analyze_cached("DO $$ BEGIN PERFORM 1 FROM orders; END $$", &cache);
+    let second = crate::sql::analyze_cached(
+        "DO $$ BEGIN PERFORM string_agg(ssn, ',') FROM customers; END $$",
+        &cache,
+    );
+    assert_eq!(
+        first.statements[0].normalized,
+        second.statements[0].normalized
+    );
+    assert_eq!(rels(&first.statements[0]), ["orders"]);
+    assert_eq!(rels(&second.statements[0]), ["customers"]);
+    assert!(cache.is_empty(), "Unparsed structures must not be stored");
+}
+
+#[test]
+fn unparsed_statements_with_the_same_normalized_text_do_not_share() {
+    // Rejected by sqlparser; the fallback reads each text on its own.
+    let cache = crate::sql::StructureCache::new(100);
+    for text in [
+        "COPY a FROM STDIN WITH (FORMAT 'csv') BOGUS",
+        "DO $x$ BEGIN DELETE FROM secrets; END $x$",
+        "DO $x$ BEGIN DELETE FROM audit_log; END $x$",
+    ] {
+        assert_eq!(
+            crate::sql::analyze_cached(text, &cache),
+            crate::sql::analyze(text),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn explain_analyze_literal_variants_do_not_share() {
+    let cache = crate::sql::StructureCache::new(100);
+    let off = crate::sql::analyze_cached("EXPLAIN (ANALYZE 0) DELETE FROM customers", &cache);
+    let on = crate::sql::analyze_cached("EXPLAIN (ANALYZE 1) DELETE FROM customers", &cache);
+    assert_eq!(off.statements[0].normalized, on.statements[0].normalized);
+    assert_eq!(
+        off.statements[0].kind,
+        crate::sql::analyze("EXPLAIN (ANALYZE 0) DELETE FROM customers").statements[0].kind
+    );
+    assert_eq!(on.statements[0].kind, StatementKind::Delete);
+}
+
+#[test]
+fn parsed_literal_variants_still_share_one_parse() {
+    let cache = crate::sql::StructureCache::new(100);
+    crate::sql::analyze_cached("SELECT a FROM t WHERE id = 1", &cache);
+    crate::sql::analyze_cached("SELECT a FROM t WHERE id = 2", &cache);
+    assert_eq!(cache.len(), 1);
+}
