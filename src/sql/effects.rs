@@ -30,28 +30,81 @@ pub(crate) fn session_effects(source: &str, tokens: &[Token]) -> Vec<SessionEffe
 }
 
 /// `SELECT set_config(...)` with nothing else: a session-setting statement in a SELECT's
-/// clothing (drivers send it instead of SET because it takes parameters).
+/// clothing (drivers send it instead of SET because it takes parameters). Only the single
+/// call (optionally aliased) qualifies: any other select item, FROM, WHERE, ... makes it a
+/// plain SELECT, whose relations and columns the policy must see. The caller also requires
+/// that the parse found no relation (a subquery inside the call's arguments).
 pub(crate) fn is_set_config_select(source: &str, tokens: &[Token]) -> bool {
     let toks: Vec<Token> = tokens.iter().copied().filter(|t| !t.is_trivia()).collect();
     let words = Words {
         source,
         toks: &toks,
     };
-    let call_at = if words.is(1, "pg_catalog") { 3 } else { 1 };
-    words.is(0, "select") && words.is(call_at, "set_config") && !has_top_level_from(&words)
+    let call_at = if words.is(1, "pg_catalog") && words.is_char(2, '.') {
+        3
+    } else {
+        1
+    };
+    if !(words.is(0, "select") && words.is(call_at, "set_config")) {
+        return false;
+    }
+    let open = call_at + 1;
+    if words.get(open).map(|t| t.kind) != Some(TokenKind::LParen) {
+        return false;
+    }
+    let Some(close) = matching_paren(&words, open) else {
+        return false;
+    };
+    let rest = &toks[close + 1..];
+    let is_alias = |t: &Token| matches!(t.kind, TokenKind::Word | TokenKind::QuotedIdent);
+    match rest {
+        [] => true,
+        [as_kw, alias] => as_kw.is_word(source, "as") && is_alias(alias),
+        [alias] => {
+            alias.kind == TokenKind::QuotedIdent
+                || (alias.kind == TokenKind::Word && !is_clause_keyword(alias.text(source)))
+        }
+        _ => false,
+    }
 }
 
-fn has_top_level_from(words: &Words<'_>) -> bool {
+fn matching_paren(words: &Words<'_>, open: usize) -> Option<usize> {
     let mut depth = 0usize;
-    for (i, t) in words.toks.iter().enumerate() {
+    for (i, t) in words.toks.iter().enumerate().skip(open) {
         match t.kind {
             TokenKind::LParen => depth += 1,
-            TokenKind::RParen => depth = depth.saturating_sub(1),
-            _ if depth == 0 && words.is(i, "from") => return true,
+            TokenKind::RParen => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
             _ => {}
         }
     }
-    false
+    None
+}
+
+/// Words that would start a clause after the select list rather than name an alias.
+fn is_clause_keyword(word: &str) -> bool {
+    [
+        "from",
+        "where",
+        "group",
+        "having",
+        "window",
+        "order",
+        "limit",
+        "offset",
+        "fetch",
+        "for",
+        "union",
+        "intersect",
+        "except",
+        "into",
+    ]
+    .iter()
+    .any(|k| word.eq_ignore_ascii_case(k))
 }
 
 /// Non-trivia tokens of a statement with keyword helpers.
@@ -348,9 +401,24 @@ mod tests {
 
     #[test]
     fn set_config_select_detection() {
-        let yes = "SELECT set_config('search_path', 'a', false)";
-        let no = "SELECT set_config('search_path', name, false) FROM t";
-        assert!(is_set_config_select(yes, &tokenize(yes)));
-        assert!(!is_set_config_select(no, &tokenize(no)));
+        for yes in [
+            "SELECT set_config('search_path', 'a', false)",
+            "select pg_catalog.set_config($1, $2, false)",
+            "SELECT set_config('a.b', 'c', false) AS x",
+            "SELECT set_config('a.b', 'c', false) x",
+        ] {
+            assert!(is_set_config_select(yes, &tokenize(yes)), "{yes}");
+        }
+        for no in [
+            "SELECT set_config('search_path', name, false) FROM t",
+            "SELECT set_config('a.b','c',false), (SELECT string_agg(ssn, ',') FROM customers)",
+            "SELECT set_config('a.b','c',false), 1",
+            "SELECT set_config('a.b','c',false) WHERE EXISTS (SELECT 1 FROM customers)",
+            "SELECT set_config('a.b','c',false) UNION SELECT ssn FROM customers",
+            "SELECT set_config('a.b','c',false) || ssn FROM customers",
+            "SELECT set_config",
+        ] {
+            assert!(!is_set_config_select(no, &tokenize(no)), "{no}");
+        }
     }
 }

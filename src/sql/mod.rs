@@ -251,7 +251,10 @@ fn parse_structure(
         .unwrap_or_default();
     match parse_and_walk(source, &first_word) {
         Some((kind, facts)) => {
+            // `Set` drops the statement's relations from the policy decision, so it is
+            // only for a SELECT that is the set_config call and reads nothing.
             let kind = if kind == StatementKind::Select
+                && facts.relations.is_empty()
                 && effects::is_set_config_select(text, statement_tokens)
             {
                 StatementKind::Set

@@ -793,3 +793,29 @@ fn parsed_literal_variants_still_share_one_parse() {
     crate::sql::analyze_cached("SELECT a FROM t WHERE id = 2", &cache);
     assert_eq!(cache.len(), 1);
 }
+
+#[test]
+fn set_config_with_other_content_is_a_select_with_its_relations() {
+    let info =
+        one("SELECT set_config('a.b','c',false), (SELECT string_agg(ssn, ',') FROM customers)");
+    assert_eq!(info.kind, StatementKind::Select);
+    assert_eq!(rels(&info), ["customers"]);
+    assert_eq!(cols(&info), ["customers.ssn"]);
+
+    let with_path =
+        one("SELECT set_config('search_path', 'app', false), (SELECT ssn FROM customers LIMIT 1)");
+    assert_eq!(with_path.kind, StatementKind::Select);
+    assert_eq!(rels(&with_path), ["customers"]);
+    assert_eq!(
+        with_path.effects,
+        [SessionEffect::SearchPath(vec!["app".into()])]
+    );
+
+    let inside = one("SELECT set_config('a.b', (SELECT ssn FROM customers LIMIT 1), false)");
+    assert_eq!(inside.kind, StatementKind::Select);
+    assert_eq!(rels(&inside), ["customers"]);
+
+    let alone = one("SELECT set_config('search_path', 'app', false)");
+    assert_eq!(alone.kind, StatementKind::Set);
+    assert!(alone.relations.is_empty());
+}
