@@ -580,6 +580,8 @@ fn normalized_text_never_holds_literals() {
         ("ALTER ROLE app PASSWORD 'hunter2'", "hunter2"),
         ("INSERT INTO customers (ssn) VALUES ('111-22-3333')", "111"),
         ("SET pgvigil.actor TO 'alice'", "alice"),
+        ("SET my.secret TO hunter2j", "hunter2j"),
+        ("SET my.secret = \"hunter2j\"", "hunter2j"),
         ("SELECT * FROM t WHERE a = 987654 AND b = 1.25e3", "987654"),
         ("UPDATE t SET b = X'DEADBEEF'", "DEADBEEF"),
         ("/* actor='zed' */ SELECT 1", "zed"),
