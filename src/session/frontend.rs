@@ -64,6 +64,21 @@ impl FrontendSession {
         }
     }
 
+    /// Share the session's standard_conforming_strings flag with the backend half.
+    pub fn with_standard_conforming_strings(
+        mut self,
+        flag: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        self.names = self.names.with_standard_conforming_strings(flag);
+        self
+    }
+
+    /// How to lex the client's next Query or Parse: as the server will, given the
+    /// standard_conforming_strings it reported and the session's own SETs sent since.
+    pub fn lex_options(&self) -> crate::sql::LexOptions {
+        self.names.lex_options()
+    }
+
     /// Plan with the classification of the engine in force: a reloaded policy reclassifies
     /// from the next statement on.
     fn use_policy(&mut self, input: &PolicyInput) {

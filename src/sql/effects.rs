@@ -7,6 +7,7 @@ use super::SessionEffect;
 
 const SEARCH_PATH: &str = "search_path";
 const ACTOR_SETTING: &str = "pgvigil.actor";
+const STANDARD_CONFORMING_STRINGS: &str = "standard_conforming_strings";
 
 /// Effects of one statement. `SET LOCAL` is reported like `SET`: the transaction scope is
 /// not tracked here (the session decides what to do at COMMIT/ROLLBACK).
@@ -159,6 +160,15 @@ fn set_effect(words: &Words<'_>) -> Option<SessionEffect> {
     match name.as_str() {
         SEARCH_PATH if is_default => Some(SessionEffect::ResetSearchPath),
         SEARCH_PATH => set_values(words.source, values).map(SessionEffect::SearchPath),
+        STANDARD_CONFORMING_STRINGS if is_default => {
+            Some(SessionEffect::StandardConformingStrings(true))
+        }
+        STANDARD_CONFORMING_STRINGS => match set_values(words.source, values)?.as_slice() {
+            [one] => Some(SessionEffect::StandardConformingStrings(
+                parse_bool_setting(one),
+            )),
+            _ => None,
+        },
         ACTOR_SETTING if is_default => Some(SessionEffect::Actor(None)),
         ACTOR_SETTING => {
             let value = set_values(words.source, values)?;
@@ -185,6 +195,7 @@ fn set_values(source: &str, values: &[Token]) -> Option<Vec<String>> {
         }
         let value = match token.kind {
             TokenKind::String(_) => string_value(source, token)?,
+            TokenKind::Number => token.text(source).to_string(),
             _ => identifier_value(source, token)?,
         };
         out.push(value);
@@ -200,6 +211,7 @@ fn reset_effect(words: &Words<'_>) -> Option<SessionEffect> {
     match name.join(".").as_str() {
         SEARCH_PATH => Some(SessionEffect::ResetSearchPath),
         ACTOR_SETTING => Some(SessionEffect::Actor(None)),
+        STANDARD_CONFORMING_STRINGS => Some(SessionEffect::StandardConformingStrings(true)),
         "all" => Some(SessionEffect::ResetAll),
         _ => None,
     }
@@ -251,10 +263,24 @@ fn set_config_effects(words: &Words<'_>) -> Vec<SessionEffect> {
             ACTOR_SETTING => {
                 effects.push(SessionEffect::Actor((!value.is_empty()).then_some(value)))
             }
+            STANDARD_CONFORMING_STRINGS => effects.push(SessionEffect::StandardConformingStrings(
+                parse_bool_setting(&value),
+            )),
             _ => {}
         }
     }
     effects
+}
+
+/// A boolean setting's value as Postgres accepts it (`on`, `off`, `true`, `false`, `yes`,
+/// `no`, `1`, `0` and unique prefixes). What it cannot read counts as off: the server
+/// rejects an invalid value, leaving the setting as it was, and the only cost of
+/// assuming backslash escapes for a moment is the one described at the session's use of
+/// this effect; its ParameterStatus then corrects the guess.
+fn parse_bool_setting(value: &str) -> bool {
+    let v = value.trim().to_ascii_lowercase();
+    let is_prefix_of = |full: &str| !v.is_empty() && full.starts_with(v.as_str());
+    v == "on" || v == "1" || is_prefix_of("true") || is_prefix_of("yes")
 }
 
 /// A search_path string as Postgres reads it: comma-separated, double-quoted elements
@@ -365,6 +391,33 @@ mod tests {
         assert_eq!(
             fx("SELECT set_config('pgvigil.actor', 'bob', false)"),
             [Actor(Some("bob".into()))]
+        );
+    }
+
+    #[test]
+    fn standard_conforming_strings_forms() {
+        let scs = StandardConformingStrings;
+        assert_eq!(fx("SET standard_conforming_strings = off"), [scs(false)]);
+        assert_eq!(fx("SET standard_conforming_strings TO 'off'"), [scs(false)]);
+        assert_eq!(
+            fx("set session standard_conforming_strings = 0"),
+            [scs(false)]
+        );
+        assert_eq!(
+            fx("SET LOCAL standard_conforming_strings TO false"),
+            [scs(false)]
+        );
+        assert_eq!(fx("SET standard_conforming_strings = on"), [scs(true)]);
+        assert_eq!(fx("SET standard_conforming_strings TO 1"), [scs(true)]);
+        assert_eq!(fx("SET standard_conforming_strings = 'TRUE'"), [scs(true)]);
+        assert_eq!(
+            fx("SET standard_conforming_strings TO DEFAULT"),
+            [scs(true)]
+        );
+        assert_eq!(fx("RESET standard_conforming_strings"), [scs(true)]);
+        assert_eq!(
+            fx("SELECT set_config('standard_conforming_strings', 'off', false)"),
+            [scs(false)]
         );
     }
 
