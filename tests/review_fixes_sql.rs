@@ -3,6 +3,7 @@
 //! the session, pipelined, or in force from startup), so a text is split, normalized and
 //! read for tables the way the server reads it.
 
+mod policy_common;
 mod support;
 
 use serde_json::Value;
@@ -153,4 +154,42 @@ async fn standard_conforming_strings_off_from_startup() {
         .find(|e| e["query"] == "SELECT $1, ssn FROM customers WHERE id = $2")
         .expect("on-mode statement audited");
     assert_eq!(tables(&on), ["public.customers"]);
+}
+
+/// A refused Query never reaches the server, so its `SET standard_conforming_strings = off`
+/// must not switch the proxy's lexing either: the server stays on, and a text crafted for
+/// the gap (one long literal when read as off) must still show its table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_set_does_not_switch_the_lexing_mode() {
+    let fx = policy_common::fixture("scs_refused", 3);
+    let policy = format!(
+        "{}rules:\n  - {{ name: no-export, class: CONFIDENTIAL, statement: copy_to, action: block, severity: HIGH }}\n",
+        policy_common::TABLES
+    );
+    let (proxy, _dir) = policy_common::proxy(&policy);
+    let conn = proxy.connect(&fx.db).await;
+    let refused = conn
+        .simple_query("SET standard_conforming_strings = off; COPY customers TO STDOUT")
+        .await;
+    assert!(refused.is_err(), "the Query must be refused");
+    let on_text = r"SELECT 'a\', ssn FROM customers WHERE name = 'zq9secret'";
+    assert_eq!(rows(&conn.simple_query(on_text).await.unwrap()).len(), 0);
+    drop(conn);
+    let events = tokio::task::spawn_blocking(move || policy_common::shutdown(proxy))
+        .await
+        .unwrap();
+    let read = statements_in(&events, &fx.db)
+        .into_iter()
+        .find(|e| e["query"] == "SELECT $1, ssn FROM customers WHERE name = $2")
+        .unwrap_or_else(|| panic!("{:#?}", statements_in(&events, &fx.db)));
+    assert_eq!(tables(&read), ["public.customers"]);
+    for e in statements_in(&events, &fx.db) {
+        assert!(
+            !e["query"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("zq9secret"),
+            "{e}"
+        );
+    }
 }

@@ -169,6 +169,11 @@ impl NameContext {
         }
     }
 
+    /// Restore a lexing mode read earlier with [`NameContext::lex_options`].
+    pub fn set_lex_options(&self, options: crate::sql::LexOptions) {
+        self.set_standard_conforming_strings(options.standard_conforming_strings);
+    }
+
     fn set_standard_conforming_strings(&self, on: bool) {
         self.standard_conforming_strings
             .store(on, std::sync::atomic::Ordering::Release);

@@ -27,11 +27,14 @@ mod visit;
 /// every later one (the setting is GUC_REPORT, so changes, SET LOCAL ending and rollbacks
 /// are all reported), and, ahead of the report, the session's own
 /// `SET standard_conforming_strings` / `set_config` as it is sent
-/// ([`SessionEffect::StandardConformingStrings`]). Known residual windows, each closed by
-/// the server's next report: a SET that fails (the proxy lexes as the SET asked until
-/// then), a RESET to a non-built-in default (the proxy assumes on), and two opposite SETs
-/// pipelined back to back (the first one's late report can overwrite the second one's
-/// optimistic value). When the parser's reading could still differ from the server's
+/// ([`SessionEffect::StandardConformingStrings`]); a Query the proxy refuses, and a
+/// Parse (which runs nothing), do not move the mode. Known residual windows: a forwarded
+/// SET that the server then rejects (the proxy lexes as the SET asked until the server's
+/// next report, which may not come until the setting next changes), a RESET to a
+/// non-built-in default (the proxy assumes on until the report arrives), an extended-
+/// protocol SET pipelined with the next text (lexed in the old mode until the report),
+/// and two opposite SETs pipelined back to back (the first one's late report can
+/// overwrite the second one's optimistic value until the second report arrives). When the parser's reading could still differ from the server's
 /// (a backslash in `N'...'` with the setting off), the statement is left to the token
 /// fallback, which reads tables from the correctly lexed tokens.
 pub use lexer::LexOptions;
