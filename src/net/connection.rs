@@ -121,6 +121,9 @@ pub async fn run(mut client: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     ev.sqlstate = auth.sqlstate.clone();
     record(&shared, ev).await;
     watch_login(&shared, &mut backend, &auth).await;
+    for (name, value) in &auth.parameters {
+        backend.on_startup_parameter(name, value);
+    }
     if !auth.ready {
         return;
     }

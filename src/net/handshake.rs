@@ -75,6 +75,8 @@ pub struct AuthResult {
     pub backend_key: Option<(i32, Bytes)>,
     /// The server's ErrorResponse when authentication (or startup) failed.
     pub sqlstate: Option<String>,
+    /// ParameterStatus reports sent during startup (name, value).
+    pub parameters: Vec<(String, String)>,
 }
 
 /// Relay authentication until the first ReadyForQuery (ok) or an ErrorResponse (failed).
@@ -89,6 +91,7 @@ pub async fn relay_auth(
         ready: false,
         backend_key: None,
         sqlstate: None,
+        parameters: Vec::new(),
     };
     loop {
         let frame = read_frame(server, server_buf).await?;
@@ -106,6 +109,12 @@ pub async fn relay_auth(
                         ));
                     }
                     server.write_all(&answer.bytes).await?;
+                }
+            }
+            b'S' => {
+                let mut r = crate::protocol::reader::BodyReader::new(frame.body());
+                if let (Ok(name), Ok(value)) = (r.cstr(), r.cstr()) {
+                    result.parameters.push((name.to_owned(), value.to_owned()));
                 }
             }
             b'K' => result.backend_key = Some(msg::backend_key(&frame.bytes.slice(5..))?),

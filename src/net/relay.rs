@@ -67,7 +67,9 @@ pub async fn run(
         buf: parts.client_buf,
         server: server_wr,
         out: Outbox::default(),
-        session: parts.frontend,
+        session: parts
+            .frontend
+            .with_standard_conforming_strings(parts.backend.standard_conforming_strings()),
         pending: tx,
         progress: Arc::clone(&progress),
         catalog: Arc::clone(&parts.catalog),
@@ -290,7 +292,10 @@ impl ClientToServer<'_> {
         let step = match &msg {
             FrontendMessage::Query { text } => {
                 let text: Arc<str> = Arc::from(text.as_ref());
-                let analysis = self.shared.analyses.get(&text);
+                let analysis = self
+                    .shared
+                    .analyses
+                    .get_with(&text, self.session.lex_options());
                 self.prefetch(&analysis).await;
                 let (engine, approvals, wall) = self.policy_context();
                 let input = policy_input(
@@ -306,7 +311,10 @@ impl ClientToServer<'_> {
             }
             FrontendMessage::Parse { name, text } => {
                 let text: Arc<str> = Arc::from(text.as_ref());
-                let analysis = self.shared.analyses.get(&text);
+                let analysis = self
+                    .shared
+                    .analyses
+                    .get_with(&text, self.session.lex_options());
                 self.prefetch(&analysis).await;
                 let (engine, approvals, wall) = self.policy_context();
                 let input = policy_input(

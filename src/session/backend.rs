@@ -136,6 +136,9 @@ pub struct BackendSession {
     /// Rows of this session's statements by classes, read by the frontend half for
     /// `rows_per_session` before each statement.
     usage: Arc<Mutex<SessionUsage>>,
+    /// standard_conforming_strings as the server last reported it (ParameterStatus at
+    /// startup and on every change), shared with the frontend half, which lexes by it.
+    standard_conforming_strings: Arc<std::sync::atomic::AtomicBool>,
     /// SQL cursors: thresholds and rows across FETCHes.
     cursors: HashMap<Box<str>, PortalRows>,
     /// A result was cut off by a row threshold: everything the server still sends for it,
@@ -183,11 +186,26 @@ impl BackendSession {
             attributions: HashMap::new(),
             attributions_generation: 0,
             usage: Arc::default(),
+            standard_conforming_strings: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             cursors: HashMap::new(),
             swallowing: false,
             server_failed: false,
             cancel_wanted: false,
             failure_owed: false,
+        }
+    }
+
+    /// The session's standard_conforming_strings flag, shared with the frontend half.
+    pub fn standard_conforming_strings(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        Arc::clone(&self.standard_conforming_strings)
+    }
+
+    /// A ParameterStatus the server sent before the relay started (during startup); only
+    /// standard_conforming_strings is taken from it (application_name already came from
+    /// the startup packet and is on the Connect event).
+    pub fn on_startup_parameter(&mut self, name: &str, value: &str) {
+        if name == "standard_conforming_strings" {
+            self.on_parameter(name, value);
         }
     }
 
@@ -815,8 +833,20 @@ impl BackendSession {
 
     fn on_parameter_status(&mut self, body: &[u8]) {
         let mut r = crate::protocol::reader::BodyReader::new(body);
-        if let (Ok("application_name"), Ok(v)) = (r.cstr(), r.cstr()) {
-            self.application_name = Some(Arc::from(v));
+        if let (Ok(name), Ok(value)) = (r.cstr(), r.cstr()) {
+            self.on_parameter(name, value);
+        }
+    }
+
+    fn on_parameter(&mut self, name: &str, value: &str) {
+        match name {
+            "application_name" => self.application_name = Some(Arc::from(value)),
+            // The server reports `on` or `off`; anything else is read as off (backslash
+            // escapes), the reading the frontend's lexer treats as the exception.
+            "standard_conforming_strings" => self
+                .standard_conforming_strings
+                .store(value == "on", std::sync::atomic::Ordering::Release),
+            _ => {}
         }
     }
 
@@ -1304,6 +1334,25 @@ mod tests {
                 .unwrap();
         }
         events.len()
+    }
+
+    #[test]
+    fn parameter_status_records_standard_conforming_strings() {
+        use std::sync::atomic::Ordering;
+        let mut s = session();
+        let flag = s.standard_conforming_strings();
+        assert!(flag.load(Ordering::Acquire));
+        s.on_startup_parameter("standard_conforming_strings", "off");
+        assert!(!flag.load(Ordering::Acquire));
+        server(&mut s, &[frame(b'S', b"standard_conforming_strings\0on\0")]);
+        assert!(flag.load(Ordering::Acquire));
+        server(
+            &mut s,
+            &[frame(b'S', b"standard_conforming_strings\0off\0")],
+        );
+        assert!(!flag.load(Ordering::Acquire));
+        server(&mut s, &[frame(b'S', b"application_name\0x\0")]);
+        assert!(!flag.load(Ordering::Acquire));
     }
 
     fn copy_in_response() -> Frame {

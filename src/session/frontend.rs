@@ -10,7 +10,7 @@ use crate::error::ClientError;
 use crate::policy::Policy;
 use crate::protocol::build;
 use crate::protocol::frontend::FrontendMessage;
-use crate::sql::Analysis;
+use crate::sql::{Analysis, SessionEffect};
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Instant;
@@ -64,6 +64,21 @@ impl FrontendSession {
         }
     }
 
+    /// Share the session's standard_conforming_strings flag with the backend half.
+    pub fn with_standard_conforming_strings(
+        mut self,
+        flag: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        self.names = self.names.with_standard_conforming_strings(flag);
+        self
+    }
+
+    /// How to lex the client's next Query or Parse: as the server will, given the
+    /// standard_conforming_strings it reported and the session's own SETs sent since.
+    pub fn lex_options(&self) -> crate::sql::LexOptions {
+        self.names.lex_options()
+    }
+
     /// Plan with the classification of the engine in force: a reloaded policy reclassifies
     /// from the next statement on.
     fn use_policy(&mut self, input: &PolicyInput) {
@@ -94,6 +109,7 @@ impl FrontendSession {
         now: Instant,
     ) -> FrontendStep {
         self.use_policy(input);
+        let lex_before = self.names.lex_options();
         let statements = self.plan_all(text, analysis, catalog);
         let decisions: Vec<Arc<Decided>> = statements
             .iter()
@@ -102,6 +118,13 @@ impl FrontendSession {
         let refusal = self
             .refusal(audit_ok)
             .or_else(|| decisions.iter().find_map(|d| d.refusal.clone()));
+        if refusal.is_some() {
+            // Nothing of a refused Query reaches the server, so no ParameterStatus would
+            // ever undo its `SET standard_conforming_strings`: the proxy would keep lexing
+            // in a mode the server is not in (a text crafted for that gap could then hide
+            // a table), so the optimistic lexing mode is taken back.
+            self.undo_lexing_effects(analysis, lex_before);
+        }
         let upstream = match refusal {
             Some(_) => Upstream::Replace(build::query(build::REFUSED_STATEMENT)),
             None => Upstream::Forward,
@@ -130,7 +153,13 @@ impl FrontendSession {
         input: &PolicyInput,
     ) -> FrontendStep {
         self.use_policy(input);
+        let lex_before = self.names.lex_options();
         let mut planned = self.plan_all(text, analysis, catalog);
+        // A Parse runs nothing: a `SET standard_conforming_strings` in it takes effect only
+        // if and when it is executed, and the server then reports it (ParameterStatus)
+        // before the Execute completes. Applying it now would leave the proxy lexing in
+        // the wrong mode for good if it is never executed.
+        self.undo_lexing_effects(analysis, lex_before);
         let statement = if planned.len() == 1 {
             planned.pop()
         } else {
@@ -269,6 +298,22 @@ impl FrontendSession {
             }),
             flush: true,
             terminate: false,
+        }
+    }
+
+    /// Put the lexing mode back to `before` if the analysed text changed it (SET/RESET
+    /// standard_conforming_strings, RESET ALL, DISCARD ALL).
+    fn undo_lexing_effects(&mut self, analysis: &Analysis, before: crate::sql::LexOptions) {
+        let changes_mode = analysis.statements.iter().any(|s| {
+            s.effects.iter().any(|e| {
+                matches!(
+                    e,
+                    SessionEffect::StandardConformingStrings(_) | SessionEffect::ResetAll
+                )
+            })
+        });
+        if changes_mode {
+            self.names.set_lex_options(before);
         }
     }
 

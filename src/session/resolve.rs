@@ -61,6 +61,10 @@ pub struct NameContext {
     /// Shapes planned under the current search_path, temp tables and catalog generation.
     shapes: HashMap<String, Arc<StatementShape>>,
     shapes_generation: u64,
+    /// standard_conforming_strings as the next text will be lexed by the server: written
+    /// by the backend half from ParameterStatus, and here, ahead of it, by the session's
+    /// own `SET standard_conforming_strings` (see [`NameContext::apply`]).
+    standard_conforming_strings: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::ops::Deref for PlannedStatement {
@@ -99,6 +103,26 @@ impl NameContext {
             shapes: HashMap::new(),
             shapes_generation: 0,
             actor: None,
+            standard_conforming_strings: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        }
+    }
+
+    /// Share the session's standard_conforming_strings flag with the backend half, which
+    /// records the server's ParameterStatus reports into it.
+    pub fn with_standard_conforming_strings(
+        mut self,
+        flag: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        self.standard_conforming_strings = flag;
+        self
+    }
+
+    /// How the server will lex this session's next text.
+    pub fn lex_options(&self) -> crate::sql::LexOptions {
+        crate::sql::LexOptions {
+            standard_conforming_strings: self
+                .standard_conforming_strings
+                .load(std::sync::atomic::Ordering::Acquire),
         }
     }
 
@@ -114,7 +138,10 @@ impl NameContext {
     }
 
     pub fn apply(&mut self, effect: &SessionEffect) {
-        if !matches!(effect, SessionEffect::Actor(_)) {
+        if !matches!(
+            effect,
+            SessionEffect::Actor(_) | SessionEffect::StandardConformingStrings(_)
+        ) {
             self.shapes.clear();
         }
         match effect {
@@ -125,11 +152,31 @@ impl NameContext {
                 self.search_path = self.default_path.clone();
                 self.actor = None;
                 self.temp_tables.clear();
+                self.set_standard_conforming_strings(true);
+            }
+            // Applied as the statement is sent, before the server's ParameterStatus can
+            // arrive: a client pipelining `SET standard_conforming_strings = off` and then
+            // a text relying on it must have that text lexed the new way. If the SET then
+            // fails (or is rolled back with its transaction), the server's report, or its
+            // absence, is authoritative from the next ParameterStatus on; until then the
+            // proxy lexes as the statement asked.
+            SessionEffect::StandardConformingStrings(on) => {
+                self.set_standard_conforming_strings(*on);
             }
             SessionEffect::TempTable(t) => {
                 self.temp_tables.insert(t.clone());
             }
         }
+    }
+
+    /// Restore a lexing mode read earlier with [`NameContext::lex_options`].
+    pub fn set_lex_options(&self, options: crate::sql::LexOptions) {
+        self.set_standard_conforming_strings(options.standard_conforming_strings);
+    }
+
+    fn set_standard_conforming_strings(&self, on: bool) {
+        self.standard_conforming_strings
+            .store(on, std::sync::atomic::Ordering::Release);
     }
 
     /// Resolve like Postgres: explicit schema; else the session's temp table; else the first
@@ -201,6 +248,7 @@ impl NameContext {
             shapes: HashMap::new(),
             shapes_generation: 0,
             client_addr: self.client_addr.clone(),
+            standard_conforming_strings: Arc::clone(&self.standard_conforming_strings),
         };
         ctx.temp_tables.remove(table);
         ctx
@@ -532,6 +580,23 @@ mod tests {
         );
         assert_eq!(d("MOVE 10 IN \"Q\""), Some(CursorUse::Fetch("Q".into())));
         assert_eq!(d("SELECT 1"), None);
+    }
+
+    #[test]
+    fn standard_conforming_strings_effect_sets_the_shared_flag() {
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let mut ctx = NameContext::from_startup("alice", &[])
+            .with_standard_conforming_strings(Arc::clone(&flag));
+        assert!(ctx.lex_options().standard_conforming_strings);
+        ctx.apply(&SessionEffect::StandardConformingStrings(false));
+        assert!(!flag.load(std::sync::atomic::Ordering::Acquire));
+        assert!(!ctx.lex_options().standard_conforming_strings);
+        // The backend half's report wins from then on.
+        flag.store(true, std::sync::atomic::Ordering::Release);
+        assert!(ctx.lex_options().standard_conforming_strings);
+        ctx.apply(&SessionEffect::StandardConformingStrings(false));
+        ctx.apply(&SessionEffect::ResetAll);
+        assert!(ctx.lex_options().standard_conforming_strings);
     }
 
     #[test]

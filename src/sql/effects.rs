@@ -7,6 +7,7 @@ use super::SessionEffect;
 
 const SEARCH_PATH: &str = "search_path";
 const ACTOR_SETTING: &str = "pgvigil.actor";
+const STANDARD_CONFORMING_STRINGS: &str = "standard_conforming_strings";
 
 /// Effects of one statement. `SET LOCAL` is reported like `SET`: the transaction scope is
 /// not tracked here (the session decides what to do at COMMIT/ROLLBACK).
@@ -30,28 +31,81 @@ pub(crate) fn session_effects(source: &str, tokens: &[Token]) -> Vec<SessionEffe
 }
 
 /// `SELECT set_config(...)` with nothing else: a session-setting statement in a SELECT's
-/// clothing (drivers send it instead of SET because it takes parameters).
+/// clothing (drivers send it instead of SET because it takes parameters). Only the single
+/// call (optionally aliased) qualifies: any other select item, FROM, WHERE, ... makes it a
+/// plain SELECT, whose relations and columns the policy must see. The caller also requires
+/// that the parse found no relation (a subquery inside the call's arguments).
 pub(crate) fn is_set_config_select(source: &str, tokens: &[Token]) -> bool {
     let toks: Vec<Token> = tokens.iter().copied().filter(|t| !t.is_trivia()).collect();
     let words = Words {
         source,
         toks: &toks,
     };
-    let call_at = if words.is(1, "pg_catalog") { 3 } else { 1 };
-    words.is(0, "select") && words.is(call_at, "set_config") && !has_top_level_from(&words)
+    let call_at = if words.is(1, "pg_catalog") && words.is_char(2, '.') {
+        3
+    } else {
+        1
+    };
+    if !(words.is(0, "select") && words.is(call_at, "set_config")) {
+        return false;
+    }
+    let open = call_at + 1;
+    if words.get(open).map(|t| t.kind) != Some(TokenKind::LParen) {
+        return false;
+    }
+    let Some(close) = matching_paren(&words, open) else {
+        return false;
+    };
+    let rest = &toks[close + 1..];
+    let is_alias = |t: &Token| matches!(t.kind, TokenKind::Word | TokenKind::QuotedIdent);
+    match rest {
+        [] => true,
+        [as_kw, alias] => as_kw.is_word(source, "as") && is_alias(alias),
+        [alias] => {
+            alias.kind == TokenKind::QuotedIdent
+                || (alias.kind == TokenKind::Word && !is_clause_keyword(alias.text(source)))
+        }
+        _ => false,
+    }
 }
 
-fn has_top_level_from(words: &Words<'_>) -> bool {
+fn matching_paren(words: &Words<'_>, open: usize) -> Option<usize> {
     let mut depth = 0usize;
-    for (i, t) in words.toks.iter().enumerate() {
+    for (i, t) in words.toks.iter().enumerate().skip(open) {
         match t.kind {
             TokenKind::LParen => depth += 1,
-            TokenKind::RParen => depth = depth.saturating_sub(1),
-            _ if depth == 0 && words.is(i, "from") => return true,
+            TokenKind::RParen => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
             _ => {}
         }
     }
-    false
+    None
+}
+
+/// Words that would start a clause after the select list rather than name an alias.
+fn is_clause_keyword(word: &str) -> bool {
+    [
+        "from",
+        "where",
+        "group",
+        "having",
+        "window",
+        "order",
+        "limit",
+        "offset",
+        "fetch",
+        "for",
+        "union",
+        "intersect",
+        "except",
+        "into",
+    ]
+    .iter()
+    .any(|k| word.eq_ignore_ascii_case(k))
 }
 
 /// Non-trivia tokens of a statement with keyword helpers.
@@ -106,6 +160,15 @@ fn set_effect(words: &Words<'_>) -> Option<SessionEffect> {
     match name.as_str() {
         SEARCH_PATH if is_default => Some(SessionEffect::ResetSearchPath),
         SEARCH_PATH => set_values(words.source, values).map(SessionEffect::SearchPath),
+        STANDARD_CONFORMING_STRINGS if is_default => {
+            Some(SessionEffect::StandardConformingStrings(true))
+        }
+        STANDARD_CONFORMING_STRINGS => match set_values(words.source, values)?.as_slice() {
+            [one] => Some(SessionEffect::StandardConformingStrings(
+                parse_bool_setting(one),
+            )),
+            _ => None,
+        },
         ACTOR_SETTING if is_default => Some(SessionEffect::Actor(None)),
         ACTOR_SETTING => {
             let value = set_values(words.source, values)?;
@@ -132,6 +195,7 @@ fn set_values(source: &str, values: &[Token]) -> Option<Vec<String>> {
         }
         let value = match token.kind {
             TokenKind::String(_) => string_value(source, token)?,
+            TokenKind::Number => token.text(source).to_string(),
             _ => identifier_value(source, token)?,
         };
         out.push(value);
@@ -147,6 +211,7 @@ fn reset_effect(words: &Words<'_>) -> Option<SessionEffect> {
     match name.join(".").as_str() {
         SEARCH_PATH => Some(SessionEffect::ResetSearchPath),
         ACTOR_SETTING => Some(SessionEffect::Actor(None)),
+        STANDARD_CONFORMING_STRINGS => Some(SessionEffect::StandardConformingStrings(true)),
         "all" => Some(SessionEffect::ResetAll),
         _ => None,
     }
@@ -198,10 +263,24 @@ fn set_config_effects(words: &Words<'_>) -> Vec<SessionEffect> {
             ACTOR_SETTING => {
                 effects.push(SessionEffect::Actor((!value.is_empty()).then_some(value)))
             }
+            STANDARD_CONFORMING_STRINGS => effects.push(SessionEffect::StandardConformingStrings(
+                parse_bool_setting(&value),
+            )),
             _ => {}
         }
     }
     effects
+}
+
+/// A boolean setting's value as Postgres accepts it (`on`, `off`, `true`, `false`, `yes`,
+/// `no`, `1`, `0` and unique prefixes). What it cannot read counts as off: the server
+/// rejects an invalid value, leaving the setting as it was, and the only cost of
+/// assuming backslash escapes for a moment is the one described at the session's use of
+/// this effect; its ParameterStatus then corrects the guess.
+fn parse_bool_setting(value: &str) -> bool {
+    let v = value.trim().to_ascii_lowercase();
+    let is_prefix_of = |full: &str| !v.is_empty() && full.starts_with(v.as_str());
+    v == "on" || v == "1" || is_prefix_of("true") || is_prefix_of("yes")
 }
 
 /// A search_path string as Postgres reads it: comma-separated, double-quoted elements
@@ -316,6 +395,33 @@ mod tests {
     }
 
     #[test]
+    fn standard_conforming_strings_forms() {
+        let scs = StandardConformingStrings;
+        assert_eq!(fx("SET standard_conforming_strings = off"), [scs(false)]);
+        assert_eq!(fx("SET standard_conforming_strings TO 'off'"), [scs(false)]);
+        assert_eq!(
+            fx("set session standard_conforming_strings = 0"),
+            [scs(false)]
+        );
+        assert_eq!(
+            fx("SET LOCAL standard_conforming_strings TO false"),
+            [scs(false)]
+        );
+        assert_eq!(fx("SET standard_conforming_strings = on"), [scs(true)]);
+        assert_eq!(fx("SET standard_conforming_strings TO 1"), [scs(true)]);
+        assert_eq!(fx("SET standard_conforming_strings = 'TRUE'"), [scs(true)]);
+        assert_eq!(
+            fx("SET standard_conforming_strings TO DEFAULT"),
+            [scs(true)]
+        );
+        assert_eq!(fx("RESET standard_conforming_strings"), [scs(true)]);
+        assert_eq!(
+            fx("SELECT set_config('standard_conforming_strings', 'off', false)"),
+            [scs(false)]
+        );
+    }
+
+    #[test]
     fn reset_all_forms() {
         assert_eq!(fx("RESET ALL"), [ResetAll]);
         assert_eq!(fx("DISCARD ALL"), [ResetAll]);
@@ -348,9 +454,24 @@ mod tests {
 
     #[test]
     fn set_config_select_detection() {
-        let yes = "SELECT set_config('search_path', 'a', false)";
-        let no = "SELECT set_config('search_path', name, false) FROM t";
-        assert!(is_set_config_select(yes, &tokenize(yes)));
-        assert!(!is_set_config_select(no, &tokenize(no)));
+        for yes in [
+            "SELECT set_config('search_path', 'a', false)",
+            "select pg_catalog.set_config($1, $2, false)",
+            "SELECT set_config('a.b', 'c', false) AS x",
+            "SELECT set_config('a.b', 'c', false) x",
+        ] {
+            assert!(is_set_config_select(yes, &tokenize(yes)), "{yes}");
+        }
+        for no in [
+            "SELECT set_config('search_path', name, false) FROM t",
+            "SELECT set_config('a.b','c',false), (SELECT string_agg(ssn, ',') FROM customers)",
+            "SELECT set_config('a.b','c',false), 1",
+            "SELECT set_config('a.b','c',false) WHERE EXISTS (SELECT 1 FROM customers)",
+            "SELECT set_config('a.b','c',false) UNION SELECT ssn FROM customers",
+            "SELECT set_config('a.b','c',false) || ssn FROM customers",
+            "SELECT set_config",
+        ] {
+            assert!(!is_set_config_select(no, &tokenize(no)), "{no}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! dollar-quoted bodies such as `DO $$ ... $$`, so the proxy can still see which tables an
 //! unparseable statement names. Over-reporting is the safe direction here.
 
-use super::lexer::{identifier_value, tokenize, StringKind, Token, TokenKind};
+use super::lexer::{identifier_value, tokenize_with, LexOptions, StringKind, Token, TokenKind};
 use super::RelationName;
 
 /// Dollar-quoted bodies nest (a DO block defining a function); bounded so hostile input
@@ -79,13 +79,25 @@ const NOT_A_NAME: &[&str] = &[
 ];
 
 /// Relation names the tokens of one statement mention, first-seen order, deduplicated.
-pub(crate) fn relations_from_tokens(source: &str, tokens: &[Token]) -> Vec<RelationName> {
+/// Dollar-quoted bodies are lexed with the session's `options` too: PL/pgSQL reads the
+/// strings inside a DO body with the same standard_conforming_strings.
+pub(crate) fn relations_from_tokens(
+    source: &str,
+    tokens: &[Token],
+    options: LexOptions,
+) -> Vec<RelationName> {
     let mut out = Vec::new();
-    collect(source, tokens, 0, &mut out);
+    collect(source, tokens, options, 0, &mut out);
     out
 }
 
-fn collect(source: &str, tokens: &[Token], depth: usize, out: &mut Vec<RelationName>) {
+fn collect(
+    source: &str,
+    tokens: &[Token],
+    options: LexOptions,
+    depth: usize,
+    out: &mut Vec<RelationName>,
+) {
     let toks: Vec<Token> = tokens.iter().copied().filter(|t| !t.is_trivia()).collect();
     for (i, token) in toks.iter().enumerate() {
         match token.kind {
@@ -98,7 +110,7 @@ fn collect(source: &str, tokens: &[Token], depth: usize, out: &mut Vec<RelationN
             TokenKind::String(StringKind::Dollar(len)) if depth < MAX_BODY_DEPTH => {
                 let text = token.text(source);
                 if let Some(body) = text.get(len..text.len().saturating_sub(len)) {
-                    collect(body, &tokenize(body), depth + 1, out);
+                    collect(body, &tokenize_with(body, options), options, depth + 1, out);
                 }
             }
             _ => {}
@@ -192,10 +204,11 @@ fn skip_alias(source: &str, toks: &[Token], mut i: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::super::lexer::tokenize;
     use super::*;
 
     fn rels(s: &str) -> Vec<String> {
-        relations_from_tokens(s, &tokenize(s))
+        relations_from_tokens(s, &tokenize(s), LexOptions::default())
             .into_iter()
             .map(|r| match r.schema {
                 Some(schema) => format!("{schema}.{}", r.name),

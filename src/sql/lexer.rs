@@ -7,6 +7,8 @@
 pub(crate) enum StringKind {
     /// `'...'` with `''` escapes (standard_conforming_strings = on).
     Standard,
+    /// `'...'` read with standard_conforming_strings = off: backslash escapes as in `E''`.
+    Backslash,
     /// `E'...'` with backslash escapes.
     Escape,
     /// `U&'...'` (optionally followed by `UESCAPE '?'`, absorbed into the token).
@@ -62,14 +64,38 @@ impl Token {
     }
 }
 
+/// How the server reads the text: the session settings that change lexing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LexOptions {
+    /// `standard_conforming_strings`: when off, backslash is an escape inside plain
+    /// `'...'` (and `N'...'`) strings, exactly as in `E'...'`, so `'a\' ; b'` is one
+    /// literal.
+    pub standard_conforming_strings: bool,
+}
+
+impl Default for LexOptions {
+    fn default() -> Self {
+        Self {
+            standard_conforming_strings: true,
+        }
+    }
+}
+
+/// Tokenize with the default options (standard_conforming_strings = on).
+#[cfg(test)]
+pub(crate) fn tokenize(source: &str) -> Vec<Token> {
+    tokenize_with(source, LexOptions::default())
+}
+
 /// Tokenize the whole text. Token boundaries always fall on ASCII bytes, so every span is a
 /// valid `str` slice.
-pub(crate) fn tokenize(source: &str) -> Vec<Token> {
+pub(crate) fn tokenize_with(source: &str, options: LexOptions) -> Vec<Token> {
     let bytes = source.as_bytes();
+    let backslash = !options.standard_conforming_strings;
     let mut tokens = Vec::new();
     let mut pos = 0;
     while pos < bytes.len() {
-        let (kind, end) = next_token(bytes, pos);
+        let (kind, end) = next_token(bytes, pos, backslash);
         // Every branch consumes at least one byte; the max() is a guard against a bug
         // turning into an endless loop on hostile input.
         let end = end.max(pos + 1).min(bytes.len());
@@ -83,13 +109,18 @@ pub(crate) fn tokenize(source: &str) -> Vec<Token> {
     tokens
 }
 
-fn next_token(b: &[u8], i: usize) -> (TokenKind, usize) {
+/// `backslash`: plain strings honour backslash escapes (standard_conforming_strings off).
+fn next_token(b: &[u8], i: usize, backslash: bool) -> (TokenKind, usize) {
     let c = b[i];
     let next = b.get(i + 1).copied();
     match c {
         b' ' | b'\t' | b'\n' | b'\r' | 0x0c => (TokenKind::Whitespace, scan_whitespace(b, i)),
         b'-' if next == Some(b'-') => (TokenKind::LineComment, scan_line_comment(b, i)),
         b'/' if next == Some(b'*') => (TokenKind::BlockComment, scan_block_comment(b, i)),
+        b'\'' if backslash => (
+            TokenKind::String(StringKind::Backslash),
+            scan_quoted(b, i + 1, b'\'', true),
+        ),
         b'\'' => (
             TokenKind::String(StringKind::Standard),
             scan_quoted(b, i + 1, b'\'', false),
@@ -101,7 +132,7 @@ fn next_token(b: &[u8], i: usize) -> (TokenKind, usize) {
         b';' => (TokenKind::Semicolon, i + 1),
         b'(' => (TokenKind::LParen, i + 1),
         b')' => (TokenKind::RParen, i + 1),
-        _ if is_word_start(c) => scan_word_or_prefixed(b, i),
+        _ if is_word_start(c) => scan_word_or_prefixed(b, i, backslash),
         _ => (TokenKind::Other, i + 1),
     }
 }
@@ -225,7 +256,7 @@ fn scan_number(b: &[u8], i: usize) -> usize {
     j
 }
 
-fn scan_word_or_prefixed(b: &[u8], i: usize) -> (TokenKind, usize) {
+fn scan_word_or_prefixed(b: &[u8], i: usize, backslash: bool) -> (TokenKind, usize) {
     let c = b[i].to_ascii_lowercase();
     let next = b.get(i + 1).copied();
     let after = b.get(i + 2).copied();
@@ -234,7 +265,13 @@ fn scan_word_or_prefixed(b: &[u8], i: usize) -> (TokenKind, usize) {
             TokenKind::String(StringKind::Escape),
             scan_quoted(b, i + 2, b'\'', true),
         ),
-        (b'b' | b'x' | b'n', Some(b'\''), _) => (
+        // `N'...'` is a plain string to the server's scanner (it only adds NCHAR), so it
+        // follows standard_conforming_strings; bit strings never take backslash escapes.
+        (b'n', Some(b'\''), _) => (
+            TokenKind::String(StringKind::Prefixed),
+            scan_quoted(b, i + 2, b'\'', backslash),
+        ),
+        (b'b' | b'x', Some(b'\''), _) => (
             TokenKind::String(StringKind::Prefixed),
             scan_quoted(b, i + 2, b'\'', false),
         ),
@@ -290,6 +327,10 @@ pub(crate) fn string_value(source: &str, token: &Token) -> Option<String> {
         }
         TokenKind::String(StringKind::Escape) => {
             let inner = text.get(1..)?.strip_prefix('\'')?.strip_suffix('\'')?;
+            Some(unescape_backslashes(inner))
+        }
+        TokenKind::String(StringKind::Backslash) => {
+            let inner = text.strip_prefix('\'')?.strip_suffix('\'')?;
             Some(unescape_backslashes(inner))
         }
         TokenKind::String(StringKind::Dollar(len)) => {
@@ -446,6 +487,58 @@ mod tests {
         assert_eq!(string_value(s, &toks[1]).as_deref(), Some("c'd"));
         assert_eq!(string_value(s, &toks[2]).as_deref(), Some("e'f"));
         assert_eq!(string_value(s, &toks[3]), None);
+    }
+
+    fn kinds_off(s: &str) -> Vec<(TokenKind, &str)> {
+        let options = LexOptions {
+            standard_conforming_strings: false,
+        };
+        tokenize_with(s, options)
+            .into_iter()
+            .filter(|t| t.kind != TokenKind::Whitespace)
+            .map(|t| (t.kind, &s[t.start..t.end]))
+            .collect()
+    }
+
+    #[test]
+    fn plain_strings_take_backslash_escapes_when_not_standard_conforming() {
+        let s = r"SELECT 'a\' ; SELECT 1 --', count(*) FROM customers";
+        let t = kinds_off(s);
+        assert_eq!(
+            t[1],
+            (
+                TokenKind::String(StringKind::Backslash),
+                r"'a\' ; SELECT 1 --'"
+            )
+        );
+        assert_eq!(t[2].1, ",");
+        // The same text with the setting on: the string ends at the backslash.
+        let on = kinds(s);
+        assert_eq!(on[1], (TokenKind::String(StringKind::Standard), r"'a\'"));
+        assert_eq!(on[2].0, TokenKind::Semicolon);
+        // N'' follows the setting; E'' always escapes; B''/X'' never do.
+        let t = kinds_off(r"SELECT N'a\'b', E'c\'d', X'1\'");
+        assert_eq!(t[1].1, r"N'a\'b'");
+        assert_eq!(t[3].1, r"E'c\'d'");
+        assert_eq!(t[5].1, r"X'1\'");
+        // `\\` is an escaped backslash: the quote after it closes the string.
+        let t = kinds_off(r"SELECT 'a\\', 1");
+        assert_eq!(t[1].1, r"'a\\'");
+        assert_eq!(t[2].1, ",");
+    }
+
+    #[test]
+    fn backslash_strings_decode() {
+        let s = r"'pa\'ss' 'x''y'";
+        let options = LexOptions {
+            standard_conforming_strings: false,
+        };
+        let toks: Vec<Token> = tokenize_with(s, options)
+            .into_iter()
+            .filter(|t| !t.is_trivia())
+            .collect();
+        assert_eq!(string_value(s, &toks[0]).as_deref(), Some("pa'ss"));
+        assert_eq!(string_value(s, &toks[1]).as_deref(), Some("x'y"));
     }
 
     #[test]

@@ -580,6 +580,8 @@ fn normalized_text_never_holds_literals() {
         ("ALTER ROLE app PASSWORD 'hunter2'", "hunter2"),
         ("INSERT INTO customers (ssn) VALUES ('111-22-3333')", "111"),
         ("SET pgvigil.actor TO 'alice'", "alice"),
+        ("SET my.secret TO hunter2j", "hunter2j"),
+        ("SET my.secret = \"hunter2j\"", "hunter2j"),
         ("SELECT * FROM t WHERE a = 987654 AND b = 1.25e3", "987654"),
         ("UPDATE t SET b = X'DEADBEEF'", "DEADBEEF"),
         ("/* actor='zed' */ SELECT 1", "zed"),
@@ -737,4 +739,177 @@ fn cached_analysis_equals_fresh_analysis_for_literal_variants() {
             "{text}"
         );
     }
+}
+
+#[test]
+fn do_blocks_never_share_a_cached_structure() {
+    let cache = crate::sql::StructureCache::new(100);
+    let first = crate::sql::analyze_cached("DO $$ BEGIN PERFORM 1 FROM orders; END $$", &cache);
+    let second = crate::sql::analyze_cached(
+        "DO $$ BEGIN PERFORM string_agg(ssn, ',') FROM customers; END $$",
+        &cache,
+    );
+    assert_eq!(
+        first.statements[0].normalized,
+        second.statements[0].normalized
+    );
+    assert_eq!(rels(&first.statements[0]), ["orders"]);
+    assert_eq!(rels(&second.statements[0]), ["customers"]);
+    assert!(cache.is_empty(), "Unparsed structures must not be stored");
+}
+
+#[test]
+fn unparsed_statements_with_the_same_normalized_text_do_not_share() {
+    // Rejected by sqlparser; the fallback reads each text on its own.
+    let cache = crate::sql::StructureCache::new(100);
+    for text in [
+        "COPY a FROM STDIN WITH (FORMAT 'csv') BOGUS",
+        "DO $x$ BEGIN DELETE FROM secrets; END $x$",
+        "DO $x$ BEGIN DELETE FROM audit_log; END $x$",
+    ] {
+        assert_eq!(
+            crate::sql::analyze_cached(text, &cache),
+            crate::sql::analyze(text),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn explain_analyze_literal_variants_do_not_share() {
+    let cache = crate::sql::StructureCache::new(100);
+    let off = crate::sql::analyze_cached("EXPLAIN (ANALYZE 0) DELETE FROM customers", &cache);
+    let on = crate::sql::analyze_cached("EXPLAIN (ANALYZE 1) DELETE FROM customers", &cache);
+    assert_eq!(off.statements[0].normalized, on.statements[0].normalized);
+    assert_eq!(
+        off.statements[0].kind,
+        crate::sql::analyze("EXPLAIN (ANALYZE 0) DELETE FROM customers").statements[0].kind
+    );
+    assert_eq!(on.statements[0].kind, StatementKind::Delete);
+}
+
+#[test]
+fn parsed_literal_variants_still_share_one_parse() {
+    let cache = crate::sql::StructureCache::new(100);
+    crate::sql::analyze_cached("SELECT a FROM t WHERE id = 1", &cache);
+    crate::sql::analyze_cached("SELECT a FROM t WHERE id = 2", &cache);
+    assert_eq!(cache.len(), 1);
+}
+
+#[test]
+fn set_config_with_other_content_is_a_select_with_its_relations() {
+    let info =
+        one("SELECT set_config('a.b','c',false), (SELECT string_agg(ssn, ',') FROM customers)");
+    assert_eq!(info.kind, StatementKind::Select);
+    assert_eq!(rels(&info), ["customers"]);
+    assert_eq!(cols(&info), ["customers.ssn"]);
+
+    let with_path =
+        one("SELECT set_config('search_path', 'app', false), (SELECT ssn FROM customers LIMIT 1)");
+    assert_eq!(with_path.kind, StatementKind::Select);
+    assert_eq!(rels(&with_path), ["customers"]);
+    assert_eq!(
+        with_path.effects,
+        [SessionEffect::SearchPath(vec!["app".into()])]
+    );
+
+    let inside = one("SELECT set_config('a.b', (SELECT ssn FROM customers LIMIT 1), false)");
+    assert_eq!(inside.kind, StatementKind::Select);
+    assert_eq!(rels(&inside), ["customers"]);
+
+    let alone = one("SELECT set_config('search_path', 'app', false)");
+    assert_eq!(alone.kind, StatementKind::Set);
+    assert!(alone.relations.is_empty());
+}
+
+fn off() -> LexOptions {
+    LexOptions {
+        standard_conforming_strings: false,
+    }
+}
+
+#[test]
+fn backslash_mode_keeps_one_statement_and_its_table() {
+    let text = r"SELECT 'a\' ; SELECT 1 --', count(*) FROM customers";
+    let analysis = analyze_with(text, off());
+    assert_eq!(analysis.statements.len(), 1, "{analysis:?}");
+    let info = &analysis.statements[0];
+    assert_eq!(rels(info), ["customers"]);
+    assert_eq!(info.kind, StatementKind::Select);
+    assert_eq!(info.normalized, "SELECT $1, count(*) FROM customers");
+    // Read as standard_conforming_strings = on, the same text is two statements.
+    assert_eq!(analyze(text).statements.len(), 2);
+}
+
+#[test]
+fn backslash_mode_normalization_does_not_leak() {
+    let text = r"ALTER ROLE x PASSWORD 'pa\'ss hunter3b'";
+    let info = &analyze_with(text, off()).statements[0];
+    assert_eq!(info.normalized, "ALTER ROLE x PASSWORD $1");
+    for text in [
+        r"SELECT 'a\'b secret1', 1",
+        r"SELECT N'a\'b secret1'",
+        r"SELECT 'x\\', 'secret1'",
+        r"INSERT INTO t VALUES ('\'', 'secret1')",
+    ] {
+        for s in &analyze_with(text, off()).statements {
+            assert!(!s.normalized.contains("secret1"), "{text} -> {s:?}");
+        }
+    }
+}
+
+#[test]
+fn backslash_mode_parse_reads_strings_as_the_server_does() {
+    // On-mode sqlparser would see two strings and no table; the server (off) reads
+    // `customers` after one string.
+    let text = r"SELECT 'a\' , ' , ssn FROM customers --'";
+    let info = &analyze_with(text, off()).statements[0];
+    assert_eq!(rels(info), ["customers"], "{info:?}");
+    assert_eq!(info.kind, StatementKind::Select);
+    assert_eq!(cols(info), ["customers.ssn"]);
+    // And on-mode reads it as the on-mode server does: two strings, no table.
+    assert!(one(text).relations.is_empty());
+    // A string without a backslash parses the same in both modes.
+    let plain = &analyze_with("SELECT ssn FROM customers WHERE name = 'x'", off()).statements[0];
+    assert_eq!(cols(plain), ["customers.ssn", "customers.name"]);
+    // N'' with a backslash in off mode: left to the fallback, which still finds the table.
+    let national = &analyze_with(r"SELECT N'a\'b', ssn FROM customers", off()).statements[0];
+    assert_eq!(rels(national), ["customers"]);
+}
+
+#[test]
+fn backslash_mode_reaches_do_bodies_and_effects() {
+    let text = r"DO $$ BEGIN PERFORM 'a\' ; x'; PERFORM 1 FROM customers; END $$";
+    assert_eq!(
+        rels(&analyze_with(text, off()).statements[0]),
+        ["customers"]
+    );
+    let set = &analyze_with(r"SET pgvigil.actor = 'al\'ice'", off()).statements[0];
+    assert_eq!(set.effects, [SessionEffect::Actor(Some("al'ice".into()))]);
+}
+
+#[test]
+fn structure_cache_keys_include_the_lexing_mode() {
+    let cache = StructureCache::new(100);
+    // One text, two readings: each mode gets its own entry and its own answer.
+    let text = r"SELECT 'a\' , ' , ssn FROM customers --'";
+    let on = analyze_cached(text, &cache);
+    let off_mode = analyze_cached_with(text, off(), &cache);
+    assert_eq!(off_mode, analyze_with(text, off()));
+    assert_eq!(on, analyze(text));
+    let a = analyze_cached_with("SELECT ssn FROM customers WHERE id = 1", off(), &cache);
+    let b = analyze_cached("SELECT ssn FROM customers WHERE id = 1", &cache);
+    assert_eq!(a.statements[0].normalized, b.statements[0].normalized);
+    // Two texts, each in two modes.
+    assert_eq!(cache.len(), 4);
+}
+
+#[test]
+fn set_standard_conforming_strings_is_an_effect_and_its_value_is_hidden() {
+    let info = one("SET standard_conforming_strings = off");
+    assert_eq!(
+        info.effects,
+        [SessionEffect::StandardConformingStrings(false)]
+    );
+    assert_eq!(info.normalized, "SET standard_conforming_strings = $1");
 }
