@@ -353,3 +353,37 @@ fn s08_slow_neighbour_with_a_dozen_rules() {
     let r = slow.read_until_ready(1);
     assert_eq!(count(&r, b'D'), 1);
 }
+
+/// Review H9 / Q-01: under access control, statements the parser rejects still run when
+/// they name their tables plainly or touch none, but a statement that hides its tables
+/// (Unicode-escaped identifiers, dynamic SQL in a DO block) is refused with 42501.
+#[test]
+fn unparsed_statements_that_hide_their_tables_are_refused() {
+    let f = fixture("hidden", 3);
+    let policy = format!(
+        "{TABLES}roles:\n  ALL: [ \"*:*\" ]\nprincipals:\n  {}: [ ALL ]\n",
+        f.alice
+    );
+    let (proxy, _dir) = proxy(&policy);
+    let mut c = RawConn::connect(proxy.addr, &f.alice, &f.db);
+    for sql in [
+        r#"SELECT ssn FROM U&"\0063ustomers" LIMIT 1"#,
+        "DO $$ BEGIN EXECUTE 'SELECT ssn FROM ' || 'customers'; END $$",
+    ] {
+        let r = query(&mut c, sql);
+        assert_eq!(
+            error_of(&r).map(|e| e.0).as_deref(),
+            Some("42501"),
+            "{sql}: {}",
+            tags(&r)
+        );
+    }
+    for sql in [
+        "DO $$ BEGIN PERFORM count(*) FROM customers; END $$",
+        "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE",
+        "ROLLBACK",
+    ] {
+        let r = query(&mut c, sql);
+        assert!(error_of(&r).is_none(), "{sql}: {:?}", error_of(&r));
+    }
+}

@@ -119,6 +119,27 @@ impl std::hash::Hash for ShapeKey {
     }
 }
 
+/// An unparsed statement whose tables the fallback scan cannot see: identifiers written
+/// as `U&"..."` escapes, or a DO block that builds SQL at run time (`EXECUTE`). Under
+/// access control these fail closed; statements that merely defeat the parser but name
+/// their tables plainly (DO blocks with static SQL, `BEGIN ISOLATION LEVEL ...`) still run.
+fn hides_its_tables(plan: &PlannedStatement) -> bool {
+    if plan.shape.kind != crate::sql::StatementKind::Unparsed {
+        return false;
+    }
+    let normalized = plan.shape.normalized.to_ascii_lowercase();
+    if normalized.contains("u&\"") {
+        return true;
+    }
+    let is_do = normalized.split_whitespace().next() == Some("do");
+    is_do
+        && plan
+            .text
+            .to_ascii_lowercase()
+            .split(|c: char| !c.is_alphanumeric() && c != '_')
+            .any(|w| w == "execute")
+}
+
 /// What a statement does with SQL-level prepared statements.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PreparedUse {
@@ -238,6 +259,19 @@ impl Gate {
 
     /// Decide on one statement of a simple Query.
     pub fn decide(&mut self, plan: &Arc<PlannedStatement>, input: &PolicyInput) -> Decided {
+        if input.engine.policy().access_control_enabled() && hides_its_tables(plan) {
+            let verdict = self.verdict(plan, input);
+            return Decided {
+                verdict,
+                refusal: Some(denied(
+                    "pgvigil: this statement cannot be analysed well enough to check access \
+                     (Unicode-escaped identifiers, or dynamic SQL in a DO block); write table \
+                     names plainly and run dynamic SQL as ordinary statements"
+                        .into(),
+                )),
+                alerts: Vec::new(),
+            };
+        }
         match sql_prepared_use(&plan.shape.normalized) {
             Some(PreparedUse::Prepare(name)) => {
                 self.sql_prepared.insert(name, Arc::clone(&plan.shape));
