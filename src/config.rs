@@ -123,6 +123,18 @@ pub enum ConfigError {
 impl Config {
     /// Merge flags over the optional file and validate.
     pub fn build(flags: Flags) -> Result<Self, ConfigError> {
+        let config_path = flags.config.clone();
+        Self::build_inner(flags).map_err(|e| match (e, config_path) {
+            // Name the file too: the value may have come from it (a flag would override).
+            (ConfigError::Invalid { key, reason }, Some(path)) => ConfigError::File {
+                file: path.display().to_string(),
+                reason: format!("{key}: {reason} (from this file or its command-line flag)"),
+            },
+            (e, _) => e,
+        })
+    }
+
+    fn build_inner(flags: Flags) -> Result<Self, ConfigError> {
         let file = match &flags.config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),

@@ -73,18 +73,39 @@ fn parse_startup(raw: Bytes) -> Result<StartupPacket, FrameError> {
 fn parse_params(r: &mut BodyReader<'_>) -> Result<Vec<(String, String)>, FrameError> {
     let mut params = Vec::new();
     loop {
-        let name = r.cstr()?;
+        // Values need not be UTF-8 (Postgres accepts any bytes, e.g. an application_name
+        // in LATIN1); the raw packet is forwarded unchanged, this copy is for the audit.
+        let name = lossy_cstr(r)?;
         if name.is_empty() {
             return Ok(params);
         }
-        let value = r.cstr()?;
-        params.push((name.to_owned(), value.to_owned()));
+        let value = lossy_cstr(r)?;
+        params.push((name, value));
     }
+}
+
+fn lossy_cstr(r: &mut BodyReader<'_>) -> Result<String, FrameError> {
+    let rest = r.rest();
+    let end = rest
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or(FrameError::Truncated)?;
+    let bytes = r.bytes(end + 1)?;
+    Ok(String::from_utf8_lossy(&bytes[..end]).into_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_utf8_parameter_values_are_accepted() {
+        let mut b = packet(196_608, b"user\0alice\0application_name\0caf\xe9\0\0");
+        let Some(StartupPacket::Startup { params, .. }) = split_startup(&mut b).unwrap() else {
+            panic!("not a startup packet");
+        };
+        assert_eq!(params[1].1, "caf\u{fffd}");
+    }
 
     fn packet(code: i32, body: &[u8]) -> BytesMut {
         let mut b = BytesMut::new();
