@@ -387,3 +387,31 @@ fn unparsed_statements_that_hide_their_tables_are_refused() {
         assert!(error_of(&r).is_none(), "{sql}: {:?}", error_of(&r));
     }
 }
+
+/// Review item 12: `BEGIN; <refused>` in one Query leaves the transaction block open and
+/// failed on both sides, exactly as a server error in its second statement would.
+#[test]
+fn a_refused_statement_after_begin_in_one_query_fails_the_open_transaction() {
+    let f = fixture("beginref", 3);
+    let policy = format!(
+        "{TABLES}roles:\n  READER: [ \"internal:*\" ]\nprincipals:\n  {}: [ READER ]\n",
+        f.alice
+    );
+    let (proxy, _dir) = proxy(&policy);
+    let mut c = RawConn::connect(proxy.addr, &f.alice, &f.db);
+    let r = query(&mut c, "BEGIN; SELECT email FROM customers");
+    assert_eq!(tags(&r), "C E Z", "{}", tags(&r));
+    assert_eq!(error_of(&r).map(|e| e.0).as_deref(), Some("42501"));
+    assert_eq!(status(&r), b'E', "the transaction block is open and failed");
+    let r = query(&mut c, "SELECT id FROM customers");
+    assert_eq!(error_of(&r).map(|e| e.0).as_deref(), Some("25P02"));
+    let r = query(&mut c, "ROLLBACK");
+    assert!(error_of(&r).is_none());
+    assert_eq!(status(&r), b'I');
+    let events = proxy.shutdown();
+    let begin = events
+        .iter()
+        .filter(|e| e["kind"] == "statement" && e["statement_kind"] == "transaction")
+        .count();
+    assert!(begin >= 2, "BEGIN and ROLLBACK audited once each as run");
+}

@@ -78,6 +78,11 @@ pub fn terminate() -> Bytes {
 /// The proxy swaps the server's error for its own on the way back.
 pub const REFUSED_STATEMENT: &str = "pgvigil refused this statement";
 
+/// The substitute for a refused statement that follows a `BEGIN` in the same Query: the
+/// BEGIN runs, then a call to a function that cannot exist fails at run time, leaving the
+/// transaction block open and failed exactly as a server error there would.
+pub const REFUSED_IN_TRANSACTION: &str = "BEGIN; SELECT \"pgvigil: statement refused\"()";
+
 /// A statement name that cannot exist, for refusing a Bind: the server answers 26000.
 pub const REFUSED_STATEMENT_NAME: &str = "pgvigil refused this bind";
 

@@ -604,7 +604,9 @@ impl BackendSession {
             return;
         };
         let started = *started;
-        let runs: Vec<Run> = (0..statements.len().max(1))
+        // Statements the substitute really ran (its BEGIN) were audited as they finished.
+        let first = self.query_index.min(statements.len());
+        let runs: Vec<Run> = (first..statements.len().max(1))
             .map(|i| {
                 Run::new(
                     statements.get(i).cloned(),

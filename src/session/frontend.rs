@@ -125,7 +125,15 @@ impl FrontendSession {
             // a table), so the optimistic lexing mode is taken back.
             self.undo_lexing_effects(analysis, lex_before);
         }
+        let opens_transaction = self.refusal(audit_ok).is_none()
+            && opens_transaction_before_refusal(&statements, &decisions);
         let upstream = match refusal {
+            // The client's Query opened a transaction block before the refused statement:
+            // with a server error there, the block would be left open and failed, so the
+            // substitute opens it too and then fails (at run time, after BEGIN ran).
+            Some(_) if opens_transaction => {
+                Upstream::Replace(build::query(build::REFUSED_IN_TRANSACTION))
+            }
             Some(_) => Upstream::Replace(build::query(build::REFUSED_STATEMENT)),
             None => Upstream::Forward,
         };
@@ -344,4 +352,34 @@ impl FrontendSession {
         }
         planned
     }
+}
+
+/// Whether the Query starts with a transaction block (its first statement) that is still
+/// open when the refused statement would run. Only the first statement qualifies: the
+/// substitute's own BEGIN answers for it, so the audit of what ran stays exact.
+fn opens_transaction_before_refusal(
+    statements: &[Arc<PlannedStatement>],
+    decisions: &[Arc<crate::session::gate::Decided>],
+) -> bool {
+    let Some(refused) = decisions.iter().position(|d| d.refusal.is_some()) else {
+        return false;
+    };
+    let word = |plan: &Arc<PlannedStatement>| {
+        plan.normalized
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    let starts = statements
+        .first()
+        .is_some_and(|p| matches!(word(p).as_str(), "begin" | "start"));
+    starts
+        && refused > 0
+        && !statements.iter().take(refused).skip(1).any(|p| {
+            matches!(
+                word(p).as_str(),
+                "commit" | "rollback" | "end" | "abort" | "begin" | "start"
+            )
+        })
 }
