@@ -282,6 +282,18 @@ impl ClientToServer<'_> {
     }
 
     /// Returns true when the client sent Terminate.
+    /// A statement text, analysed (cached) in the session's lexing mode, with the catalog
+    /// names it mentions fetched.
+    async fn analysed(&self, text: &str) -> (Arc<str>, Arc<crate::sql::Analysis>) {
+        let text: Arc<str> = Arc::from(text);
+        let analysis = self
+            .shared
+            .analyses
+            .get_with(&text, self.session.lex_options());
+        self.prefetch(&analysis).await;
+        (text, analysis)
+    }
+
     async fn on_frame(&mut self, frame: Frame) -> Result<bool, ClientError> {
         let msg = frontend::decode(&frame).map_err(protocol_error)?;
         if self.progress.fail_transaction.load(Ordering::Acquire) {
@@ -291,12 +303,7 @@ impl ClientToServer<'_> {
         let now = Instant::now();
         let step = match &msg {
             FrontendMessage::Query { text } => {
-                let text: Arc<str> = Arc::from(text.as_ref());
-                let analysis = self
-                    .shared
-                    .analyses
-                    .get_with(&text, self.session.lex_options());
-                self.prefetch(&analysis).await;
+                let (text, analysis) = self.analysed(text).await;
                 let (engine, approvals, wall) = self.policy_context();
                 let input = policy_input(
                     self.shared,
@@ -310,12 +317,7 @@ impl ClientToServer<'_> {
                     .on_query(&text, &analysis, &*self.catalog, audit_ok, &input, now)
             }
             FrontendMessage::Parse { name, text } => {
-                let text: Arc<str> = Arc::from(text.as_ref());
-                let analysis = self
-                    .shared
-                    .analyses
-                    .get_with(&text, self.session.lex_options());
-                self.prefetch(&analysis).await;
+                let (text, analysis) = self.analysed(text).await;
                 let (engine, approvals, wall) = self.policy_context();
                 let input = policy_input(
                     self.shared,
