@@ -196,7 +196,8 @@ async fn refuse_locked(
 ) {
     let secs = remaining.as_secs().max(1);
     let message = format!(
-        "pgvigil: account locked at the proxy after repeated failed logins;          try again in {secs} s or ask an admin to clear the lock"
+        "pgvigil: account locked at the proxy after repeated failed logins; \
+         try again in {secs} s or ask an admin to clear the lock"
     );
     let mut ev = backend.event(EventKind::AuthFailed, now());
     ev.sqlstate = Some(SQLSTATE_LOCKED.to_owned());
