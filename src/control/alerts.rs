@@ -109,6 +109,9 @@ impl AlertSink {
         message: String,
     ) {
         event.kind = EventKind::Alert;
+        // Alerts are rare: give this one its id now, so the webhook copy and the audit
+        // record can be matched (other events get theirs on the writer thread).
+        event.event_id = uuid::Uuid::new_v4().to_string();
         event.rule = Some(rule.to_owned());
         event.severity = Some(severity);
         tracing::warn!(rule, severity, user = %event.session.user, %message, "pgvigil alert");
@@ -135,7 +138,6 @@ impl AlertSink {
 fn webhook_body(event: &AuditEvent) -> serde_json::Value {
     let mut body = serde_json::to_value(event).unwrap_or_else(|_| serde_json::json!({}));
     if let Some(map) = body.as_object_mut() {
-        map.remove("event_id");
         map.remove("query_hmac");
         map.insert("ts".into(), rfc3339(event.at).into());
         map.insert("source".into(), "pgvigil".into());
