@@ -136,6 +136,7 @@ async fn raise_writes_the_audit_event_and_posts_the_alert_after_a_retry() {
     )
     .await;
     // First attempt answered 500, the retry (after 0.5 s) gets the same alert.
+    let mut webhook_id = String::new();
     for _ in 0..2 {
         let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
@@ -147,6 +148,7 @@ async fn raise_writes_the_audit_event_and_posts_the_alert_after_a_retry() {
         assert_eq!(got["user"], "bob");
         assert_eq!(got["message"], "bob read RESTRICTED data");
         assert!(got["ts"].as_str().unwrap().ends_with("+00:00"));
+        webhook_id = got["event_id"].as_str().unwrap_or_default().to_owned();
     }
     drop(sink);
     tokio::task::spawn_blocking(move || writer.finish())
@@ -160,6 +162,12 @@ async fn raise_writes_the_audit_event_and_posts_the_alert_after_a_retry() {
         .collect();
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0]["rule"], "restricted-any-access");
+    assert!(!webhook_id.is_empty());
+    assert_eq!(
+        alerts[0]["event_id"],
+        webhook_id.as_str(),
+        "webhook and audit copies match"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
