@@ -2,6 +2,8 @@
 //! answers, keeps the registry of prepared statements and portals as the server confirms
 //! them, counts rows, and emits one audit event per executed statement.
 
+mod attribution;
+
 use super::catalog::CatalogView;
 use super::gate::{severity_str, AlertNote, Decided};
 use super::pending::Pending;
@@ -13,6 +15,7 @@ use crate::policy::{Class, Policy};
 use crate::protocol::backend::{self as msg, ColumnOrigin};
 use crate::protocol::build;
 use crate::protocol::{Frame, FrameError};
+use attribution::{Attribution, AttributionKey};
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -1087,45 +1090,30 @@ impl BackendSession {
 }
 
 impl BackendSession {
-    /// The attribution of a finished statement, computed once per statement shape and
-    /// result-column layout (per catalog generation) and shared by every later execution.
-    fn attribution(&mut self, run: &Run, catalog: &dyn CatalogView) -> Attribution {
-        let generation = catalog.generation();
-        if generation != self.attributions_generation || self.attributions.len() >= MAX_ATTRIBUTIONS
-        {
-            self.attributions.clear();
-            self.attributions_generation = generation;
+    /// The session's fixed facts.
+    pub fn info(&self) -> Arc<SessionInfo> {
+        Arc::clone(&self.info)
+    }
+
+    /// Classify with `policy` from now on (after a reload): roles and cached attributions
+    /// were derived from the old one.
+    pub fn use_policy(&mut self, policy: &Arc<Policy>) {
+        if Arc::ptr_eq(&self.policy, policy) {
+            return;
         }
-        let key = AttributionKey {
-            shape: run.plan.as_ref().map(|p| Arc::clone(&p.shape)),
-            result: run.result.clone(),
-        };
-        if let Some(hit) = self.attributions.get(&key) {
-            return hit.clone();
-        }
-        let (tables, columns, classes) = attribute(
-            run.plan.as_deref(),
-            run.result.as_deref(),
-            catalog,
-            &self.policy,
-        );
-        let made = Attribution {
-            tables: tables.into(),
-            columns: columns.into(),
-            classes: classes.into(),
-        };
-        // Only cache what the catalog could fully resolve, so a lookup that was missing
-        // (catalog unreachable for a moment) is retried next time.
-        let complete = run
-            .result
-            .as_deref()
-            .unwrap_or_default()
+        self.policy = Arc::clone(policy);
+        self.roles = policy
+            .roles_of(&self.info.user)
             .iter()
-            .all(|o| o.table_oid == 0 || catalog.relation(o.table_oid).is_some());
-        if complete {
-            self.attributions.insert(key, made.clone());
-        }
-        made
+            .map(|r| r.name.clone())
+            .collect::<Vec<_>>()
+            .into();
+        self.attributions.clear();
+    }
+
+    /// The database user of this session.
+    pub fn user(&self) -> &str {
+        &self.info.user
     }
 }
 
@@ -1154,304 +1142,5 @@ fn ready_for_query(status: u8) -> Bytes {
     Bytes::copy_from_slice(&[b'Z', 0, 0, 0, 5, status])
 }
 
-/// Bound on cached attributions per session; cleared when full.
-const MAX_ATTRIBUTIONS: usize = 1024;
-
-#[derive(Debug, Clone)]
-struct Attribution {
-    tables: Arc<[String]>,
-    columns: Arc<[ColumnAccess]>,
-    classes: Arc<[Class]>,
-}
-
-/// A statement shape (by identity: the key holds it, so its address cannot be reused)
-/// and a result layout (by value).
-#[derive(Debug, Clone)]
-struct AttributionKey {
-    shape: Option<Arc<StatementShape>>,
-    result: Option<Arc<[ColumnOrigin]>>,
-}
-
-impl PartialEq for AttributionKey {
-    fn eq(&self, other: &Self) -> bool {
-        let same_shape = match (&self.shape, &other.shape) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (None, None) => true,
-            _ => false,
-        };
-        same_shape && self.result == other.result
-    }
-}
-
-impl Eq for AttributionKey {}
-
-impl std::hash::Hash for AttributionKey {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.shape
-            .as_ref()
-            .map(|s| Arc::as_ptr(s) as usize)
-            .hash(state);
-        self.result.hash(state);
-    }
-}
-
-/// Tables, columns and classes of a statement: what its text names, plus what the server
-/// says its result columns come from.
-fn attribute(
-    plan: Option<&PlannedStatement>,
-    result: Option<&[ColumnOrigin]>,
-    catalog: &dyn CatalogView,
-    policy: &Policy,
-) -> (Vec<String>, Vec<ColumnAccess>, Vec<Class>) {
-    let mut tables: Vec<String> = Vec::new();
-    let mut columns: Vec<ColumnAccess> = Vec::new();
-    for origin in result.unwrap_or_default() {
-        if origin.table_oid == 0 {
-            continue;
-        }
-        let Some(rel) = catalog.relation(origin.table_oid) else {
-            continue;
-        };
-        let Some(column) = rel.columns.get(&origin.attnum) else {
-            continue;
-        };
-        let class = policy.column_class(&rel.schema, &rel.name, column);
-        let table = format!("{}.{}", rel.schema, rel.name);
-        columns.push(ColumnAccess {
-            table,
-            column: column.clone(),
-            class,
-        });
-    }
-    // What the server reports is certain; the text-derived entry for the same column may
-    // carry a stricter class chosen while the table behind the name was uncertain (the
-    // decision needed that), so the server's wins in the record of what was read.
-    // A table the server named is no longer uncertain: its predicate-only columns take
-    // their own class too.
-    let seen: Vec<String> = columns.iter().map(|c| c.table.clone()).collect();
-    let text_columns = plan.map(|p| p.columns.as_slice()).unwrap_or_default();
-    for c in text_columns {
-        if columns
-            .iter()
-            .any(|r| r.table == c.table && r.column == c.column)
-        {
-            continue;
-        }
-        let mut c = c.clone();
-        if seen.contains(&c.table) {
-            if let Some((schema, table)) = c.table.split_once('.') {
-                c.class = policy.column_class(schema, table, &c.column);
-            }
-        }
-        columns.push(c);
-    }
-    columns.sort();
-    columns.dedup();
-    let mut classes: Vec<Class> = columns.iter().map(|c| c.class).collect();
-    if let Some(plan) = plan {
-        for ((schema, table), class) in plan.tables.iter().zip(&plan.table_classes) {
-            let name = format!("{schema}.{table}");
-            if !columns.iter().any(|c| c.table == name) {
-                classes.push(*class);
-            }
-            tables.push(name);
-        }
-    }
-    for c in &columns {
-        if !tables.contains(&c.table) {
-            tables.push(c.table.clone());
-        }
-    }
-    classes.sort();
-    classes.dedup();
-    (tables, columns, classes)
-}
-
-impl BackendSession {
-    /// The session's fixed facts.
-    pub fn info(&self) -> Arc<SessionInfo> {
-        Arc::clone(&self.info)
-    }
-
-    /// Classify with `policy` from now on (after a reload): roles and cached attributions
-    /// were derived from the old one.
-    pub fn use_policy(&mut self, policy: &Arc<Policy>) {
-        if Arc::ptr_eq(&self.policy, policy) {
-            return;
-        }
-        self.policy = Arc::clone(policy);
-        self.roles = policy
-            .roles_of(&self.info.user)
-            .iter()
-            .map(|r| r.name.clone())
-            .collect::<Vec<_>>()
-            .into();
-        self.attributions.clear();
-    }
-
-    /// The database user of this session.
-    pub fn user(&self) -> &str {
-        &self.info.user
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    //! The backend half driven by scripted server messages, around COPY FROM STDIN.
-
-    use super::*;
-    use crate::session::catalog::StaticCatalog;
-
-    fn session() -> BackendSession {
-        let info = Arc::new(SessionInfo {
-            session_id: "s".into(),
-            user: "u".into(),
-            database: "d".into(),
-            client_addr: "127.0.0.1".into(),
-            client_port: 1,
-            tls: false,
-        });
-        BackendSession::new(info, Arc::new(Policy::unclassified()), None)
-    }
-
-    fn frame(tag: u8, body: &[u8]) -> Frame {
-        let mut v = vec![tag];
-        v.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
-        v.extend_from_slice(body);
-        Frame {
-            tag,
-            bytes: Bytes::from(v),
-        }
-    }
-
-    /// Feed server messages; returns the number of audit events produced.
-    fn server(s: &mut BackendSession, frames: &[Frame]) -> usize {
-        let now = Now {
-            mono: Instant::now(),
-            wall: SystemTime::now(),
-        };
-        let mut events = Vec::new();
-        for f in frames {
-            s.on_message(f, &StaticCatalog::default(), now, &mut events)
-                .unwrap();
-        }
-        events.len()
-    }
-
-    #[test]
-    fn parameter_status_records_standard_conforming_strings() {
-        use std::sync::atomic::Ordering;
-        let mut s = session();
-        let flag = s.standard_conforming_strings();
-        assert!(flag.load(Ordering::Acquire));
-        s.on_startup_parameter("standard_conforming_strings", "off");
-        assert!(!flag.load(Ordering::Acquire));
-        server(&mut s, &[frame(b'S', b"standard_conforming_strings\0on\0")]);
-        assert!(flag.load(Ordering::Acquire));
-        server(
-            &mut s,
-            &[frame(b'S', b"standard_conforming_strings\0off\0")],
-        );
-        assert!(!flag.load(Ordering::Acquire));
-        server(&mut s, &[frame(b'S', b"application_name\0x\0")]);
-        assert!(!flag.load(Ordering::Acquire));
-    }
-
-    fn copy_in_response() -> Frame {
-        frame(b'G', &[0, 0, 0])
-    }
-
-    fn error() -> Frame {
-        let e = build::error_response("ERROR", "22P02", "bad row");
-        Frame {
-            tag: b'E',
-            bytes: e,
-        }
-    }
-
-    fn complete(tag: &str) -> Frame {
-        frame(b'C', format!("{tag}\0").as_bytes())
-    }
-
-    fn ready() -> Frame {
-        frame(b'Z', b"I")
-    }
-
-    fn bind_execute_sync(s: &mut BackendSession) {
-        s.push(Pending::Bind {
-            portal: "".into(),
-            statement: "".into(),
-            refusal: None,
-            decided: None,
-        });
-        s.push(Pending::Execute {
-            portal: "".into(),
-            started: Instant::now(),
-        });
-        s.push(Pending::Sync);
-    }
-
-    fn query(s: &mut BackendSession) {
-        s.push(Pending::Query {
-            statements: Vec::new(),
-            decisions: Vec::new(),
-            started: Instant::now(),
-            refusal: None,
-        });
-    }
-
-    #[test]
-    fn extended_copy_success_drops_the_sync_sent_before_the_data() {
-        let mut s = session();
-        bind_execute_sync(&mut s);
-        server(&mut s, &[frame(b'2', &[]), copy_in_response()]);
-        s.push(Pending::CopyEnd);
-        s.push(Pending::Sync);
-        assert_eq!(server(&mut s, &[complete("COPY 1"), ready()]), 1);
-        assert!(s.is_idle());
-    }
-
-    #[test]
-    fn extended_copy_failing_while_the_client_streams_stays_in_step() {
-        let mut s = session();
-        bind_execute_sync(&mut s);
-        // The server fails on a row before the client's CopyDone/CopyFail has arrived.
-        assert_eq!(
-            server(&mut s, &[frame(b'2', &[]), copy_in_response(), error()]),
-            1
-        );
-        s.push(Pending::CopyEnd);
-        s.push(Pending::Sync);
-        server(&mut s, &[ready()]);
-        assert!(s.is_idle(), "{:?}", s.queue);
-        query(&mut s);
-        assert_eq!(server(&mut s, &[complete("SELECT 1"), ready()]), 1);
-        assert!(s.is_idle());
-    }
-
-    #[test]
-    fn simple_copy_failing_while_the_client_streams_stays_in_step() {
-        let mut s = session();
-        query(&mut s);
-        assert_eq!(server(&mut s, &[copy_in_response(), error(), ready()]), 1);
-        assert!(s.is_idle());
-        // psql ends the COPY after the server already has; the server drops that message.
-        s.push(Pending::CopyEnd);
-        query(&mut s);
-        assert_eq!(server(&mut s, &[complete("SELECT 1"), ready()]), 1);
-        assert!(s.is_idle(), "{:?}", s.queue);
-    }
-
-    #[test]
-    fn an_owed_copy_end_is_forgotten_once_the_client_moves_on() {
-        let mut s = session();
-        query(&mut s);
-        server(&mut s, &[copy_in_response(), error(), ready()]);
-        // No CopyDone ever comes; a later COPY's end must still be expected.
-        query(&mut s);
-        server(&mut s, &[copy_in_response()]);
-        s.push(Pending::CopyEnd);
-        assert_eq!(server(&mut s, &[complete("COPY 3"), ready()]), 1);
-        assert!(s.is_idle(), "{:?}", s.queue);
-    }
-}
+mod tests;
