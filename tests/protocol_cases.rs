@@ -324,3 +324,19 @@ fn framing_violations_end_the_connection_with_08p01() {
     conn.send(&batch(&[q("SELECT * FROM nope"), q("SELECT 1")]));
     assert_eq!(tags(&conn.read_until_ready(2)), "E Z T D C Z");
 }
+
+/// A second SSLRequest after the first was answered is refused as Postgres refuses it.
+#[test]
+fn p14_a_repeated_ssl_request_is_refused_like_postgres() {
+    let proxy = TestProxy::start();
+    let mut answers = Vec::new();
+    for addr in [support::cluster().addr(), proxy.addr] {
+        let mut conn = RawConn::open(addr);
+        conn.send(&ssl_request());
+        assert_eq!(conn.read_raw(Duration::from_millis(300)), b"N");
+        conn.send(&ssl_request());
+        let reply = conn.read_for(Duration::from_millis(500));
+        answers.push((tags(&reply), reply.first().and_then(Msg::sqlstate)));
+    }
+    assert_eq!(answers[1], answers[0], "proxy vs direct");
+}

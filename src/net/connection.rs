@@ -290,6 +290,12 @@ async fn record(shared: &Shared, ev: crate::audit::AuditEvent) {
 async fn refuse(client: &mut TcpStream, err: &HandshakeError) {
     match err {
         HandshakeError::Closed | HandshakeError::Io(_) => {}
+        HandshakeError::Unsupported(_) => {
+            let msg = format!("pgvigil: {err}");
+            let _ = client
+                .write_all(&build::error_response("FATAL", "0A000", &msg))
+                .await;
+        }
         HandshakeError::Protocol(_) | HandshakeError::Unexpected(_) => {
             tracing::debug!(error = %err, "closing connection");
             let msg = format!("pgvigil: {err}");

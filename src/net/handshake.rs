@@ -27,6 +27,8 @@ pub enum HandshakeError {
     Protocol(#[from] FrameError),
     #[error("protocol violation: {0}")]
     Unexpected(&'static str),
+    #[error("unsupported frontend protocol request: {0}")]
+    Unsupported(&'static str),
     #[error("connection closed during startup")]
     Closed,
     #[error("i/o error: {0}")]
@@ -39,6 +41,9 @@ pub async fn read_startup(
     buf: &mut BytesMut,
     cancels: &CancelRegistry,
 ) -> Result<Startup, HandshakeError> {
+    // Each encryption request may come once (GSSENC then SSL is the libpq order); a repeat
+    // is refused as Postgres refuses it, as an unsupported protocol request.
+    let (mut ssl_done, mut gss_done) = (false, false);
     loop {
         let Some(packet) = split_startup(buf)? else {
             if client.read_buf(buf).await? == 0 {
@@ -48,6 +53,16 @@ pub async fn read_startup(
         };
         match packet {
             StartupPacket::SslRequest | StartupPacket::GssEncRequest => {
+                let done = if packet == StartupPacket::SslRequest {
+                    &mut ssl_done
+                } else {
+                    &mut gss_done
+                };
+                if std::mem::replace(done, true) {
+                    return Err(HandshakeError::Unsupported(
+                        "encryption was already negotiated on this connection",
+                    ));
+                }
                 // Bytes sent before our answer would be read as plaintext by one side and as
                 // a TLS record by the other: PostgreSQL treats them as a violation too.
                 if !buf.is_empty() {
