@@ -301,48 +301,42 @@ impl ClientToServer<'_> {
         }
         let audit_ok = self.shared.audit.can_record();
         let now = Instant::now();
-        let step = match &msg {
-            FrontendMessage::Query { text } => {
-                let (text, analysis) = self.analysed(text).await;
-                let (engine, approvals, wall) = self.policy_context();
-                let input = policy_input(
-                    self.shared,
-                    &self.user,
-                    &self.usage,
-                    &engine,
-                    &approvals,
-                    wall,
-                );
-                self.session
-                    .on_query(&text, &analysis, &*self.catalog, audit_ok, &input, now)
+        // Statements, Binds and function calls are decided by the policy: one snapshot of
+        // the engine, approvals and time serves the whole message.
+        let decided = matches!(
+            msg,
+            FrontendMessage::Query { .. }
+                | FrontendMessage::Parse { .. }
+                | FrontendMessage::Bind { .. }
+                | FrontendMessage::FunctionCall { .. }
+        );
+        let context = decided.then(|| self.policy_context());
+        let analysed = match &msg {
+            FrontendMessage::Query { text } | FrontendMessage::Parse { text, .. } => {
+                Some(self.analysed(text).await)
             }
-            FrontendMessage::Parse { name, text } => {
-                let (text, analysis) = self.analysed(text).await;
-                let (engine, approvals, wall) = self.policy_context();
-                let input = policy_input(
-                    self.shared,
-                    &self.user,
-                    &self.usage,
-                    &engine,
-                    &approvals,
-                    wall,
-                );
-                self.session
-                    .on_parse(name, &text, &analysis, &*self.catalog, &input)
-            }
-            FrontendMessage::Bind { .. } | FrontendMessage::FunctionCall { .. } => {
-                let (engine, approvals, wall) = self.policy_context();
-                let input = policy_input(
-                    self.shared,
-                    &self.user,
-                    &self.usage,
-                    &engine,
-                    &approvals,
-                    wall,
-                );
-                self.session.on_message(&msg, audit_ok, Some(&input), now)
-            }
-            other => self.session.on_message(other, audit_ok, None, now),
+            _ => None,
+        };
+        let input = context.as_ref().map(|(engine, approvals, wall)| {
+            policy_input(
+                self.shared,
+                &self.user,
+                &self.usage,
+                engine,
+                approvals,
+                *wall,
+            )
+        });
+        let step = match (&msg, &analysed, &input) {
+            (FrontendMessage::Query { .. }, Some((text, analysis)), Some(input)) => self
+                .session
+                .on_query(text, analysis, &*self.catalog, audit_ok, input, now),
+            (FrontendMessage::Parse { name, .. }, Some((text, analysis)), Some(input)) => self
+                .session
+                .on_parse(name, text, analysis, &*self.catalog, input),
+            (other, _, input) => self
+                .session
+                .on_message(other, audit_ok, input.as_ref(), now),
         };
         if let Some(p) = step.pending {
             // Counted before the message goes upstream, so "answered == sent" never holds
