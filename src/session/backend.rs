@@ -635,17 +635,7 @@ impl BackendSession {
                     }),
                 ),
             };
-            self.emit(
-                run,
-                catalog,
-                now,
-                events,
-                Outcome::Blocked,
-                Some(state),
-                None,
-                false,
-                text,
-            );
+            self.emit_blocked(run, catalog, now, events, state, text);
         }
     }
 
@@ -665,17 +655,7 @@ impl BackendSession {
         };
         let plan = self.statements.get(statement).and_then(|p| p.plan.clone());
         let run = Run::new(plan, decided.clone(), Instant::now());
-        self.emit(
-            run,
-            catalog,
-            now,
-            events,
-            Outcome::Blocked,
-            Some(sqlstate),
-            None,
-            false,
-            message,
-        );
+        self.emit_blocked(run, catalog, now, events, sqlstate, message);
     }
 
     /// An ErrorResponse to a Parse or a Bind: the statement's event (from its plan), or,
@@ -942,6 +922,30 @@ impl BackendSession {
     }
 
     /// Audit a statement, then raise the alerts of its verdict.
+    /// The event of a statement the proxy refused: it never ran, so no rows.
+    fn emit_blocked(
+        &mut self,
+        run: Run,
+        catalog: &dyn CatalogView,
+        now: Now,
+        events: &mut Vec<AuditEvent>,
+        sqlstate: String,
+        message: Option<String>,
+    ) {
+        let outcome = Outcome::Blocked;
+        self.emit(
+            run,
+            catalog,
+            now,
+            events,
+            outcome,
+            Some(sqlstate),
+            None,
+            false,
+            message,
+        );
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn emit(
         &mut self,
